@@ -1,0 +1,27 @@
+# One entry point for a newcomer: `make run` (actor against the built-in simulator) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run sim test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): actor/pyproject.toml requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e actor -r requirements-dev.txt
+	touch $(STAMP)
+
+run: setup  ## the simulator serving live-moving markets (the actor joins it in a later release)
+	$(BIN)/kalshi-actor sim --markets 8 --clock real
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache
