@@ -14,8 +14,13 @@ $(STAMP): actor/pyproject.toml requirements-dev.txt
 	$(BIN)/pip install --quiet -e actor -r requirements-dev.txt
 	touch $(STAMP)
 
-run: setup  ## the simulator serving live-moving markets (the actor joins it in a later release)
-	$(BIN)/kalshi-actor sim --markets 8 --clock real
+KEYS := .keys
+
+$(KEYS)/key_id: | $(STAMP)
+	$(BIN)/kalshi-actor keygen --out $(KEYS) >/dev/null
+
+run: setup $(KEYS)/key_id  ## the simulator serving live-moving markets (the actor joins it in a later release)
+	$(BIN)/kalshi-actor sim --markets 8 --clock real --port 8000 --key "$$(cat $(KEYS)/key_id)=$(KEYS)/public.pem"
 
 test: setup
 	$(BIN)/python -m pytest
@@ -24,4 +29,4 @@ bench: setup
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(KEYS)
