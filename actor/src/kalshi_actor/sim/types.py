@@ -89,6 +89,11 @@ class Order:
     fees_paid: Money = 0
     updated_ts_ms: int = 0
     queue_seq: int = 0  # time priority; a price change or size increase takes a new one
+    self_trade_prevention: SelfTradePrevention = SelfTradePrevention.TAKER_AT_CROSS
+    taker_fill_cost: Money = 0  # the parts of fill_cost / fees_paid where this order was the taker ...
+    maker_fill_cost: Money = 0  # ... and where it was the resting maker (Kalshi reports them apart)
+    taker_fees: Money = 0
+    maker_fees: Money = 0
 
 
 @dataclass(slots=True)

@@ -1,0 +1,657 @@
+"""Kalshi WebSocket client: subscriptions, sequence tracking per sid, books, recovery.
+
+Two layers:
+
+- :class:`FrameIngestor` (no I/O): raw frame -> :func:`frames.decode` -> per-sid
+  ``seq`` check -> order book frames applied to a :class:`BookStore`; every other
+  frame is returned to the caller. A gap marks every book of that sid stale and is
+  reported through ``on_gap``. The same object ingests live frames, recorded
+  sessions and benchmarks, so they all take the same path.
+- :class:`KalshiWebSocket` (asyncio + ``websockets``): the signed connection,
+  commands and their replies, and recovery: ``get_snapshot`` (then resubscribe) on
+  a gap, resubscribe on terminal errors (codes 10, 25), reconnect with capped
+  exponential backoff and jitter (every subscription again, with new sids), and a
+  watchdog that reconnects a connection silent for ``silence_timeout`` seconds.
+
+Every recovery is counted in :class:`WSStats` and logged once per occurrence (never
+per frame); malformed frames are counted, logged sparsely and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+import orjson
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from ..books import BookStore
+from ..units import ONE_DOLLAR
+from . import frames as F
+from .auth import Signer
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/trade-api/ws/v2"
+PRODUCTION_URL = "wss://external-api-ws.kalshi.com" + WS_PATH
+DEMO_URL = "wss://external-api-ws.demo.kalshi.co" + WS_PATH
+
+CHANNELS = (
+    "orderbook_delta",
+    "trade",
+    "ticker",
+    "fill",
+    "user_orders",
+    "market_positions",
+    "market_lifecycle_v2",
+)
+BOOK_CHANNEL = "orderbook_delta"
+
+_PRICES = F._PRICES  # the converters' caches, read inline on the hot path
+_COUNTS = F._COUNTS
+_decode_fast = F._decoder.decode  # known types only; F.decode handles the rest
+
+
+@dataclass
+class WSStats:
+    """Counters of one client (or ingestor); read them, never reset them mid-run."""
+
+    frames: int = 0
+    malformed: int = 0
+    gaps: int = 0
+    resyncs: int = 0  # get_snapshot / resubscribe recoveries started
+    resubscribes: int = 0
+    reconnects: int = 0
+    terminal_errors: int = 0
+    command_errors: int = 0
+    silent_disconnects: int = 0
+    duplicate_frames: int = 0  # seq not above the last one: dropped
+    rejected_deltas: int = 0  # deltas that took a level below zero (book marked stale)
+    orphan_deltas: int = 0  # deltas for a market without a book (no snapshot yet)
+    connected: bool = False
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return asdict(self)
+
+
+class FrameIngestor:
+    """Decode, sequence-check and apply frames; returns the frames that are not book updates.
+
+    ``on_stale(sid, tickers)`` is called once per recovery need, after the books
+    were marked stale: a seq gap (all markets of the sid; ``tickers`` may be empty
+    for a channel without books) or an impossible delta (that one market). ``yes_priced_sids`` holds sids subscribed with
+    ``use_yes_price=True``, whose NO-side prices arrive on the YES scale.
+    """
+
+    def __init__(
+        self,
+        store: BookStore,
+        stats: WSStats | None = None,
+        *,
+        on_stale: Callable[[int, list[str]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.stats = stats if stats is not None else WSStats()
+        self.on_stale = on_stale
+        self._rejected_seen = store.rejected_deltas
+        self.last_seq: dict[int, int] = {}
+        self.sid_tickers: dict[int, set[str]] = {}  # book sids -> markets with a snapshot under them
+        self.yes_priced_sids: set[int] = set()
+
+    def feed(self, data: bytes | str) -> F.Frame | F.UnknownFrame | None:
+        """Ingest one raw frame. Returns it unless it was consumed (book update) or dropped."""
+        stats = self.stats
+        stats.frames += 1
+        try:
+            frame = _decode_fast(data)
+        except msgspec.MsgspecError:  # an unknown type, or malformed: the full path tells which
+            try:
+                frame = F.decode(data)
+            except F.FrameError as exc:
+                self._malformed(exc)
+                return None
+        sid = frame.sid
+        if sid is not None:
+            seq = frame.seq
+            if seq is not None:
+                last_seq = self.last_seq
+                last = last_seq.get(sid)
+                if last is None or seq == last + 1:
+                    last_seq[sid] = seq
+                elif seq > last:
+                    last_seq[sid] = seq
+                    self._gap(sid, last + 1, seq)
+                else:
+                    stats.duplicate_frames += 1
+                    return None
+        kind = type(frame)
+        if kind is F.OrderbookDeltaFrame:
+            msg = frame.msg
+            price = _PRICES.get(msg.price_dollars)
+            delta = _COUNTS.get(msg.delta_fp)
+            if price is None or delta is None:
+                try:
+                    price = F.price_pips(msg.price_dollars)
+                    delta = F.count_hundredths(msg.delta_fp)
+                except F.FrameError as exc:
+                    self._malformed(exc)
+                    return None
+            side = msg.side
+            if self.yes_priced_sids and side == "no" and sid in self.yes_priced_sids:
+                price = ONE_DOLLAR - price
+            if not self.store.apply_delta(msg.market_ticker, side, price, delta, msg.ts_ms):
+                self._not_applied(sid, msg.market_ticker)
+            return None
+        if kind is F.OrderbookSnapshotFrame:
+            self._snapshot(frame)
+            return None
+        if kind is F.SubscribedFrame:
+            self.last_seq[frame.msg.sid] = 0  # the sid's first sequenced frame is seq 1
+        elif kind is F.UnsubscribedFrame and sid is not None:
+            self.forget_sid(sid)
+        return frame
+
+    def _malformed(self, exc: Exception) -> None:
+        stats = self.stats
+        stats.malformed += 1
+        if stats.malformed & (stats.malformed - 1) == 0:  # 1, 2, 4, 8...: visible, never a flood
+            log.warning("skipping malformed frame (%d so far): %s", stats.malformed, exc)
+
+    def _not_applied(self, sid: int | None, ticker: str) -> None:
+        store = self.store
+        if store.rejected_deltas != self._rejected_seen:  # an impossible delta: that book needs a snapshot
+            self._rejected_seen = store.rejected_deltas
+            self.stats.rejected_deltas += 1
+            log.warning("sid %s: %s", sid, store.books[ticker].stale_reason)
+            if self.on_stale is not None and sid is not None:
+                self.on_stale(sid, [ticker])
+        elif ticker not in store.books:
+            self.stats.orphan_deltas += 1
+
+    def _snapshot(self, frame: F.OrderbookSnapshotFrame) -> None:
+        msg = frame.msg
+        try:
+            yes = msg.yes_levels()
+            no = msg.no_levels()
+        except F.FrameError as exc:
+            self._malformed(exc)
+            return
+        if frame.sid in self.yes_priced_sids:
+            no = [(ONE_DOLLAR - p, s) for p, s in no]
+        self.store.apply_snapshot(msg.market_ticker, yes, no, market_id=msg.market_id)
+        if frame.sid is not None:
+            self.sid_tickers.setdefault(frame.sid, set()).add(msg.market_ticker)
+
+    def _gap(self, sid: int, expected: int, got: int) -> None:
+        self.stats.gaps += 1
+        tickers = sorted(self.sid_tickers.get(sid, ()))
+        self.store.mark_stale(tickers, f"sequence gap on sid {sid}: expected {expected}, got {got}")
+        log.warning("sid %d: sequence gap (expected seq %d, got %d); %d books stale", sid, expected, got, len(tickers))
+        if self.on_stale is not None:
+            self.on_stale(sid, tickers)
+
+    def forget_sid(self, sid: int) -> set[str]:
+        """Stop tracking a sid (unsubscribed, or the connection is gone); returns its markets."""
+        self.last_seq.pop(sid, None)
+        self.yes_priced_sids.discard(sid)
+        return self.sid_tickers.pop(sid, set())
+
+    def reset(self) -> None:
+        """Forget every sid (a new connection has new sids)."""
+        self.last_seq.clear()
+        self.sid_tickers.clear()
+        self.yes_priced_sids.clear()
+
+
+# --- the async client ---
+
+
+class WSCommandError(Exception):
+    """The server answered a command with an error frame (``code`` as in Kalshi's table)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"error {code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class NotConnected(ConnectionError):
+    """A command needs an open connection (it was lost, or not yet made)."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One channel as the client wants it. Survives reconnects; ``sid`` is the current server id.
+
+    ``market_tickers`` None means no market filter (all markets: not allowed for
+    ``orderbook_delta`` by Kalshi).
+    """
+
+    channel: str
+    market_tickers: set[str] | None = None
+    sid: int | None = None
+    active: bool = True
+
+
+class _Connection(ClientConnection):
+    """Remembers when the last frame of any kind (data, ping, pong) arrived, for the silence watchdog."""
+
+    last_frame_at = 0.0
+
+    def process_event(self, event: Any) -> None:
+        self.last_frame_at = self.loop.time()
+        super().process_event(event)
+
+
+@dataclass
+class _Pending:
+    expected: int
+    future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    replies: list[Any] = field(default_factory=list)
+    subscription: Subscription | None = None
+
+
+class KalshiWebSocket:
+    """A self-healing connection to Kalshi's WebSocket API that keeps a :class:`BookStore` exact.
+
+    >>> async with KalshiWebSocket(signer, DEMO_URL, on_event=queue.put_nowait) as ws:  # doctest: +SKIP
+    ...     await ws.subscribe(["orderbook_delta", "trade"], ["KXBTCD-26JUL0317-T60499.99"])
+    ...     await ws.subscribe(["fill", "user_orders", "market_positions"])
+
+    Book frames update :attr:`store`; every other frame (trades, tickers, fills,
+    orders, positions, lifecycle, unknown types) goes to ``on_event`` (a plain
+    callable, e.g. ``queue.put_nowait``). Commands raise :class:`NotConnected`
+    while the connection is down; subscriptions made before are restored on
+    reconnect automatically.
+    """
+
+    def __init__(
+        self,
+        signer: Signer,
+        url: str = PRODUCTION_URL,
+        *,
+        store: BookStore | None = None,
+        on_event: Callable[[Any], object] | None = None,
+        use_yes_price: bool = False,
+        silence_timeout: float = 30.0,
+        ping_interval: float | None = 10.0,
+        command_timeout: float = 10.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.store = store if store is not None else BookStore()
+        self.stats = WSStats()
+        self.on_event = on_event
+        self.use_yes_price = use_yes_price
+        self.silence_timeout = silence_timeout
+        self.ping_interval = ping_interval
+        self.command_timeout = command_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.ingestor = FrameIngestor(self.store, self.stats, on_stale=self._on_stale)
+        self._signer = signer
+        self._subs: list[Subscription] = []
+        self._by_sid: dict[int, Subscription] = {}
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._ws: _Connection | None = None
+        self._ready = asyncio.Event()  # connected and every subscription restored
+        self._closing = False
+        self._runner: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._recovering: set[int] = set()  # sids with a recovery in flight
+        self._rng = random.Random()
+
+    # --- lifecycle ---
+
+    async def __aenter__(self) -> KalshiWebSocket:
+        self.start()
+        await self.wait_ready(self.command_timeout)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        """Run the connection loop in the background (idempotent)."""
+        if self._runner is None:
+            self._runner = asyncio.create_task(self.run(), name="kalshi-ws")
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until connected with every subscription restored."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    async def close(self) -> None:
+        self._closing = True
+        self._ready.clear()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+            self._runner = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        log.info("kalshi ws closed; stats %s", self.stats.as_dict())
+
+    async def run(self) -> None:
+        """Connect, restore subscriptions, read; on any loss back off (capped, jittered) and reconnect."""
+        failures = 0
+        while not self._closing:
+            try:
+                await self._connect_and_read()
+                failures = 0  # the connection worked; a new loss starts the backoff again
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure is a reason to reconnect, none to stop
+                if self._closing:
+                    break
+                log.warning("kalshi ws connection lost: %s: %s", type(exc).__name__, exc)
+                failures += 1
+            finally:
+                self._on_disconnect()
+            if self._closing:
+                break
+            self.stats.reconnects += 1
+            delay = min(self.backoff_max, self.backoff_initial * 2 ** min(failures, 30))
+            delay *= self._rng.uniform(0.5, 1.0)  # jitter: many clients must not reconnect in step
+            log.info("kalshi ws reconnecting in %.2fs (attempt %d)", delay, self.stats.reconnects)
+            await asyncio.sleep(delay)
+
+    async def _connect_and_read(self) -> None:
+        path = urlsplit(self.url).path or WS_PATH
+        ws = await websockets.connect(
+            self.url,
+            additional_headers=self._signer.headers("GET", path),
+            create_connection=_Connection,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.silence_timeout,
+            close_timeout=2,
+            max_size=None,
+        )
+        self._ws = ws
+        self.stats.connected = True
+        watchdog = self._spawn(self._watch_silence(ws))
+        reader = self._spawn(self._read(ws))
+        try:
+            for sub in [s for s in self._subs if s.active]:
+                await self._send_subscribe(sub)
+            self._ready.set()
+            log.info("kalshi ws connected to %s, %d subscriptions", self.url, len(self._by_sid))
+            await reader
+        finally:
+            watchdog.cancel()
+            reader.cancel()
+            await ws.close()
+
+    async def _read(self, ws: _Connection) -> None:
+        feed = self.ingestor.feed
+        while True:
+            raw = await ws.recv(decode=False)
+            frame = feed(raw)
+            if frame is not None:
+                self._dispatch(frame)
+
+    async def _watch_silence(self, ws: _Connection) -> None:
+        period = max(0.05, self.silence_timeout / 4)
+        ws.last_frame_at = ws.loop.time()
+        while True:
+            await asyncio.sleep(period)
+            if ws.loop.time() - ws.last_frame_at > self.silence_timeout:
+                self.stats.silent_disconnects += 1
+                log.warning("kalshi ws silent for %.1fs: dropping the connection", self.silence_timeout)
+                ws.transport.abort()
+                return
+
+    def _on_disconnect(self) -> None:
+        self._ready.clear()
+        self._ws = None
+        self.stats.connected = False
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(NotConnected("connection lost"))
+        self._pending.clear()
+        self.ingestor.reset()
+        self._by_sid.clear()
+        self._recovering.clear()
+        for sub in self._subs:
+            sub.sid = None
+        self.store.mark_all_stale("disconnected")
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- frames ---
+
+    def _dispatch(self, frame: Any) -> None:
+        command_id = getattr(frame, "id", 0)
+        kind = type(frame)
+        if kind is F.SubscribedFrame:
+            pending = self._pending.get(command_id)
+            sub = pending.subscription if pending is not None else None
+            if sub is not None:  # bind now: the snapshot follows in the very next frame
+                sub.sid = frame.msg.sid
+                self._by_sid[sub.sid] = sub
+                if sub.channel == BOOK_CHANNEL and self.use_yes_price:
+                    self.ingestor.yes_priced_sids.add(sub.sid)
+        if command_id and command_id in self._pending and kind in _REPLY_TYPES:
+            pending = self._pending[command_id]
+            pending.replies.append(frame)
+            if len(pending.replies) >= pending.expected and not pending.future.done():
+                pending.future.set_result(pending.replies)
+            return
+        if kind is F.ErrorFrame:
+            self._on_error(frame)
+            return
+        if kind in _REPLY_TYPES:
+            return  # an unsolicited reply (e.g. to a command that timed out)
+        if self.on_event is not None:
+            self.on_event(frame)
+
+    def _on_error(self, frame: F.ErrorFrame) -> None:
+        sub = self._by_sid.get(frame.sid) if frame.sid is not None else None
+        if frame.terminal and sub is not None:
+            self.stats.terminal_errors += 1
+            log.warning("sid %d (%s): terminal error %d %s: resubscribing", frame.sid, sub.channel,
+                        frame.msg.code, frame.msg.msg)
+            self._spawn(self._resubscribe(sub))
+        else:
+            self.stats.command_errors += 1
+            log.warning("kalshi ws error %d: %s (sid %s)", frame.msg.code, frame.msg.msg, frame.sid)
+
+    def _on_stale(self, sid: int, tickers: list[str]) -> None:
+        sub = self._by_sid.get(sid)
+        if sub is None or sid in self._recovering:
+            return
+        self._recovering.add(sid)
+        self._spawn(self._recover(sub, sid, tickers))
+
+    async def _recover(self, sub: Subscription, sid: int, tickers: list[str]) -> None:
+        """Heal a gapped subscription: ``get_snapshot`` for its books, resubscribe if that fails."""
+        try:
+            if sub.channel != BOOK_CHANNEL:
+                return  # trades etc. cannot be replayed; the gap is counted and logged
+            wanted = sorted(set(tickers) | (sub.market_tickers or set()))
+            if not wanted:
+                return
+            self.stats.resyncs += 1
+            log.info("sid %d: requesting snapshots of %d markets", sid, len(wanted))
+            try:
+                await self._send({"cmd": "update_subscription",
+                                  "params": {"sids": [sid], "market_tickers": wanted, "action": "get_snapshot"}})
+                if await self._books_fresh(wanted, self.command_timeout):
+                    return
+                log.warning("sid %d: snapshots did not arrive in %.1fs: resubscribing", sid, self.command_timeout)
+            except (NotConnected, WSCommandError) as exc:
+                log.warning("sid %d: get_snapshot failed (%s): resubscribing", sid, exc)
+            if sub.sid == sid:
+                await self._resubscribe(sub)
+        except NotConnected:
+            pass  # the reconnect restores everything
+        finally:
+            self._recovering.discard(sid)
+
+    async def _books_fresh(self, tickers: list[str], timeout: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if all((b := self.store.get(t)) is not None and not b.stale for t in tickers):
+                return True
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+
+    async def _resubscribe(self, sub: Subscription) -> None:
+        self.stats.resubscribes += 1
+        old = sub.sid
+        if old is not None:
+            self._by_sid.pop(old, None)
+            tickers = self.ingestor.forget_sid(old)
+            self.store.mark_stale(tickers | (sub.market_tickers or set()), f"resubscribing sid {old}")
+            sub.sid = None
+            try:
+                await self._command({"cmd": "unsubscribe", "params": {"sids": [old]}}, expected=1)
+            except (WSCommandError, NotConnected, TimeoutError):
+                pass  # a terminal error may have ended it already
+        if sub.active:
+            await self._send_subscribe(sub)
+
+    # --- commands ---
+
+    async def _send(self, command: dict[str, Any], command_id: int | None = None) -> int:
+        ws = self._ws
+        if ws is None:
+            raise NotConnected("not connected")
+        command_id = next(self._ids) if command_id is None else command_id
+        await ws.send(orjson.dumps({"id": command_id, **command}).decode())
+        return command_id
+
+    async def _command(self, command: dict[str, Any], *, expected: int = 1,
+                       subscription: Subscription | None = None) -> list[Any]:
+        """Send a command and wait for its ``expected`` replies; an error reply raises :class:`WSCommandError`."""
+        if self._ws is None:
+            raise NotConnected("not connected")
+        command_id = next(self._ids)
+        pending = self._pending[command_id] = _Pending(expected, subscription=subscription)
+        try:
+            await self._send(command, command_id)
+            replies = await asyncio.wait_for(pending.future, self.command_timeout)
+        finally:
+            self._pending.pop(command_id, None)
+        for reply in replies:
+            if isinstance(reply, F.ErrorFrame):
+                raise WSCommandError(reply.msg.code, reply.msg.msg)
+        return replies
+
+    async def _send_subscribe(self, sub: Subscription) -> None:
+        params: dict[str, Any] = {"channels": [sub.channel]}
+        if sub.market_tickers is not None:
+            params["market_tickers"] = sorted(sub.market_tickers)
+        if sub.channel == BOOK_CHANNEL:
+            params["use_yes_price"] = self.use_yes_price  # explicit: Kalshi announced the default will flip
+        await self._command({"cmd": "subscribe", "params": params}, subscription=sub)
+
+    async def subscribe(self, channels: Iterable[str], market_tickers: Iterable[str] | None = None) -> list[Subscription]:
+        """Subscribe each channel (one command per channel, so every reply is unambiguous).
+
+        Returns the :class:`Subscription` handles (their ``sid`` set). They are kept
+        and restored after a reconnect even when this call fails because the
+        connection is down.
+        """
+        tickers = None if market_tickers is None else set(market_tickers)
+        subs = []
+        for channel in channels:
+            if channel not in CHANNELS:
+                raise ValueError(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
+            sub = Subscription(channel, None if tickers is None else set(tickers))
+            self._subs.append(sub)
+            subs.append(sub)
+        for sub in subs:
+            try:
+                await self._send_subscribe(sub)
+            except WSCommandError:
+                self._subs.remove(sub)
+                raise
+        return subs
+
+    async def unsubscribe(self, *subs: Subscription) -> None:
+        for sub in subs:
+            sub.active = False
+            if sub in self._subs:
+                self._subs.remove(sub)
+            sid = sub.sid
+            if sid is None:
+                continue
+            sub.sid = None
+            self._by_sid.pop(sid, None)
+            tickers = self.ingestor.forget_sid(sid)
+            await self._command({"cmd": "unsubscribe", "params": {"sids": [sid]}}, expected=1)
+            if sub.channel == BOOK_CHANNEL:
+                for ticker in tickers | (sub.market_tickers or set()):
+                    if not any(s.channel == BOOK_CHANNEL and s.market_tickers and ticker in s.market_tickers
+                               for s in self._subs):
+                        self.store.remove(ticker)
+
+    async def add_markets(self, sub: Subscription, market_tickers: Iterable[str]) -> list[str]:
+        """Add markets to a subscription; returns the full market list the server reports."""
+        tickers = list(market_tickers)
+        if sub.market_tickers is None:
+            sub.market_tickers = set()
+        sub.market_tickers.update(tickers)
+        return await self._update(sub, tickers, "add_markets")
+
+    async def delete_markets(self, sub: Subscription, market_tickers: Iterable[str]) -> list[str]:
+        tickers = list(market_tickers)
+        if sub.market_tickers is not None:
+            sub.market_tickers.difference_update(tickers)
+        result = await self._update(sub, tickers, "delete_markets")
+        if sub.channel == BOOK_CHANNEL:
+            known = self.ingestor.sid_tickers.get(sub.sid or -1, set())
+            for ticker in tickers:
+                known.discard(ticker)
+                self.store.remove(ticker)
+        return result
+
+    async def get_snapshot(self, sub: Subscription, market_tickers: Iterable[str] | None = None) -> None:
+        """Ask for fresh ``orderbook_snapshot`` frames (the subscription itself is unchanged)."""
+        tickers = sorted(sub.market_tickers or ()) if market_tickers is None else list(market_tickers)
+        if sub.sid is None:
+            raise NotConnected("subscription has no sid (not connected)")
+        await self._send({"cmd": "update_subscription",
+                          "params": {"sids": [sub.sid], "market_tickers": tickers, "action": "get_snapshot"}})
+
+    async def _update(self, sub: Subscription, tickers: list[str], action: str) -> list[str]:
+        if sub.sid is None:
+            raise NotConnected("subscription has no sid (not connected); it is restored on reconnect")
+        replies = await self._command({"cmd": "update_subscription",
+                                       "params": {"sids": [sub.sid], "market_tickers": tickers, "action": action}})
+        msg = replies[0].msg if replies else None
+        return list(msg.market_tickers or []) if isinstance(msg, F.OkMsg) else []
+
+    async def list_subscriptions(self) -> list[F.SubscriptionInfo]:
+        """The server's view: ``[SubscriptionInfo(channel, sid), ...]``."""
+        replies = await self._command({"cmd": "list_subscriptions"})
+        return list(replies[0].subscriptions or [])
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        return list(self._subs)
+
+
+_REPLY_TYPES = frozenset({F.SubscribedFrame, F.OkFrame, F.UnsubscribedFrame, F.ErrorFrame})

@@ -1,0 +1,195 @@
+"""Session files: WebSocket frames as received (or as the simulator produced them), with times.
+
+A session is one UTF-8 text file, append-only, one record per line::
+
+    #kalshi-session v1 {"source": "sim", "markets": 4}
+    1782873105308599000<TAB>{"type":"orderbook_snapshot","sid":1,"seq":1,"msg":{...}}
+    1782873105309673000<TAB>{"type":"orderbook_delta","sid":1,"seq":2,"msg":{...}}
+
+- Line 1 is the header: the magic ``#kalshi-session``, the format version, and a JSON
+  object of free metadata (source, host, markets, clock kind...).
+- Every other line is ``recv_ts_ns`` (integer nanoseconds since the Unix epoch, the
+  receive time; virtual time for simulated sessions), a TAB, and the raw frame exactly
+  as sent. JSON never holds a raw newline inside a string, so a frame is one line; a
+  pretty-printed frame's newlines (whitespace between tokens) are written as spaces,
+  which leaves its JSON meaning unchanged.
+- Crash safety: a record exists once its ``\\n`` is written. Readers stop at the last
+  complete line and ignore a half-written tail; a writer appending to such a file
+  first cuts the tail off. ``flush_every`` bounds what a crash can lose (``fsync`` for
+  power loss too).
+- No compression: a gzip stream's tail is not crash-safe. Compress finished sessions
+  if you like; :func:`read_frames` reads ``.gz`` files too (up to the last complete
+  record of a truncated one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import time
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+MAGIC = b"#kalshi-session"
+VERSION = 1
+
+__all__ = ["SessionError", "SessionWriter", "read_header", "read_frames", "replay", "MAGIC", "VERSION"]
+
+
+class SessionError(ValueError):
+    """Not a session file, an unsupported version, or a corrupt record."""
+
+
+def _header_line(meta: dict[str, Any]) -> bytes:
+    return MAGIC + b" v%d " % VERSION + orjson.dumps(meta) + b"\n"
+
+
+def _parse_header(line: bytes, path: os.PathLike[str] | str) -> dict[str, Any]:
+    if not line.startswith(MAGIC + b" v"):
+        raise SessionError(f"{os.fspath(path)}: not a session file (no {MAGIC.decode()} header)")
+    version, _, meta = line[len(MAGIC) + 2:].partition(b" ")
+    if not version.isdigit() or int(version) != VERSION:
+        raise SessionError(f"{os.fspath(path)}: unsupported session version {version.decode(errors='replace')!r}")
+    try:
+        value = orjson.loads(meta) if meta.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise SessionError(f"{os.fspath(path)}: bad header metadata: {exc}") from None
+    if not isinstance(value, dict):
+        raise SessionError(f"{os.fspath(path)}: header metadata must be a JSON object")
+    return value
+
+
+class SessionWriter:
+    """Appends frames to a session file (creating it with a header, or continuing an existing one).
+
+    >>> with SessionWriter("s.session", {"source": "demo"}) as w:  # doctest: +SKIP
+    ...     w.write(raw_frame)                        # stamped with time.time_ns()
+    ...     w.write(raw_frame, recv_ts_ns=virtual_ns)  # or with a given (virtual) time
+    """
+
+    def __init__(self, path: str | os.PathLike[str], meta: dict[str, Any] | None = None, *,
+                 flush_every: int = 256, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.flush_every = max(1, flush_every)
+        self.fsync = fsync
+        self.records = 0
+        self._unflushed = 0
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self.meta = read_header(self.path)
+            _cut_partial_tail(self.path)
+            self._file: IO[bytes] = open(self.path, "ab")
+        else:
+            self.meta = dict(meta or {})
+            self._file = open(self.path, "wb")
+            self._file.write(_header_line(self.meta))
+            self._file.flush()
+
+    def write(self, raw: bytes | str, recv_ts_ns: int | None = None) -> None:
+        """Append one frame (bytes or str, exactly as received)."""
+        data = raw.encode() if isinstance(raw, str) else bytes(raw)
+        data = data.rstrip(b"\r\n")
+        if b"\n" in data or b"\r" in data:
+            data = data.replace(b"\r", b" ").replace(b"\n", b" ")
+        ts = time.time_ns() if recv_ts_ns is None else recv_ts_ns
+        self._file.write(b"%d\t%b\n" % (ts, data))
+        self.records += 1
+        self._unflushed += 1
+        if self._unflushed >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        self._file.flush()
+        if self.fsync:
+            os.fsync(self._file.fileno())
+        self._unflushed = 0
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.flush()
+            self._file.close()
+
+    def __enter__(self) -> SessionWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _cut_partial_tail(path: Path) -> None:
+    """Truncate a half-written last record so appended records start on a fresh line."""
+    with open(path, "rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        block = 1 << 16
+        pos = size
+        while pos > 0:
+            start = max(0, pos - block)
+            f.seek(start)
+            chunk = f.read(pos - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                f.truncate(start + cut + 1)
+                return
+            pos = start
+        raise SessionError(f"{path}: the header itself is incomplete")
+
+
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The session's metadata (the header's JSON object)."""
+    path = Path(path)
+    with _open(path) as f:
+        line = f.readline()
+    if not line.endswith(b"\n"):
+        raise SessionError(f"{path}: the header is incomplete")
+    return _parse_header(line.rstrip(b"\n"), path)
+
+
+def read_frames(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(recv_ts_ns, raw frame bytes)`` for every complete record, in file order."""
+    path = Path(path)
+    with _open(path) as f:
+        header = f.readline()
+        if not header.endswith(b"\n"):
+            raise SessionError(f"{path}: the header is incomplete")
+        _parse_header(header.rstrip(b"\n"), path)
+        number = 1
+        try:
+            for line in f:
+                number += 1
+                if not line.endswith(b"\n"):
+                    return  # a half-written last record: the session ends before it
+                ts, tab, raw = line.partition(b"\t")
+                if not tab or not ts.isdigit():
+                    raise SessionError(f"{path}:{number}: not a 'recv_ts_ns<TAB>frame' record")
+                yield int(ts), raw[:-1]
+        except (EOFError, zlib.error, gzip.BadGzipFile):
+            return  # a truncated .gz: everything complete before the cut was yielded
+
+
+async def replay(path: str | os.PathLike[str], *, speed: float | None = 1.0) -> AsyncIterator[tuple[int, bytes]]:
+    """Yield a session's frames paced like the recording (``speed`` 2.0 = twice as fast; None = no pacing)."""
+    loop = asyncio.get_running_loop()
+    start_wall = loop.time()
+    first_ts: int | None = None
+    for ts, raw in read_frames(path):
+        if speed is not None:
+            if first_ts is None:
+                first_ts = ts
+            due = start_wall + (ts - first_ts) / 1e9 / speed
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        yield ts, raw
