@@ -65,7 +65,7 @@ class TickGrid:
     # --- construction ---
     @classmethod
     def from_ranges(cls, ranges: Iterable[_Band | dict[str, str]]) -> TickGrid:
-        """From ``price_ranges``: objects with integer ``start/end/step`` pips, or the wire's dicts of dollar strings."""
+        """From ``price_ranges``: objects with int pips ``start/end/step``, or the wire's dicts of dollar strings."""
         bands = []
         for band in ranges:
             if isinstance(band, dict):

@@ -211,7 +211,8 @@ class RestClient:
 
     async def get_orderbook(self, ticker: str, depth: int | None = None) -> Orderbook:
         """The book of one market: YES bids and NO bids, ascending (best bid last)."""
-        return (await self._read(OrderbookResponse, f"/markets/{_seg(ticker)}/orderbook", {"depth": depth})).orderbook_fp
+        page = await self._read(OrderbookResponse, f"/markets/{_seg(ticker)}/orderbook", {"depth": depth})
+        return page.orderbook_fp
 
     async def get_orderbooks(self, tickers: Iterable[str]) -> dict[str, Orderbook]:
         """Many books, ``MAX_ORDERBOOK_TICKERS`` per request; ticker -> book."""

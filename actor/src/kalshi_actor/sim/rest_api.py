@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import ValidationError
@@ -245,7 +245,8 @@ def _wire_order(o: sim.Order) -> WireOrder:
         fill_count_fp=o.filled, remaining_count_fp=o.remaining if resting else 0, initial_count_fp=o.initial_count,
         taker_fees_dollars=o.taker_fees, maker_fees_dollars=o.maker_fees,
         taker_fill_cost_dollars=o.taker_fill_cost, maker_fill_cost_dollars=o.maker_fill_cost,
-        created_time=datetime_from_ms(o.created_ts_ms), last_update_time=datetime_from_ms(o.updated_ts_ms or o.created_ts_ms),
+        created_time=datetime_from_ms(o.created_ts_ms),
+        last_update_time=datetime_from_ms(o.updated_ts_ms or o.created_ts_ms),
         self_trade_prevention_type=o.self_trade_prevention.value, exchange_index=0,
     )
 
@@ -333,7 +334,7 @@ async def get_markets(request: Request, limit: int = Query(DEFAULT_LIMIT, ge=0, 
 
 
 @router.get("/markets/orderbooks")
-async def get_orderbooks(request: Request, tickers: list[str] = Query(...),
+async def get_orderbooks(request: Request, tickers: Annotated[list[str], Query()],
                          _: str | None = Depends(optional_account)) -> Response:
     engine: Engine = _sim(request).engine
     names = list(dict.fromkeys(_split(tickers)))
