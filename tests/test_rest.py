@@ -93,10 +93,11 @@ async def exchange(sim_server: RunningSim) -> AsyncIterator[Exchange]:
 
 async def test_markets_pages_and_single_market(exchange: Exchange) -> None:
     async with exchange.client(signer=None) as kalshi:  # market data is public
-        first = await kalshi.get_markets(limit=4)
-        assert len(first.markets) == 4 and first.cursor
-        every = [m.ticker async for m in kalshi.iter_markets(limit=4)]
-        assert every == exchange.tickers  # 6 markets over 2 pages, each once
+        n = len(exchange.tickers)
+        first = await kalshi.get_markets(limit=n - 1)
+        assert len(first.markets) == n - 1 and first.cursor
+        every = [m.ticker async for m in kalshi.iter_markets(limit=n - 1)]
+        assert every == exchange.tickers  # over 2 pages, each market once
         assert [m.ticker async for m in kalshi.iter_markets(status="open", limit=1)] == exchange.tickers
         assert [m async for m in kalshi.iter_markets(status="settled")] == []
         event = exchange.sim.engine.markets[exchange.tickers[0]].event_ticker
@@ -203,7 +204,7 @@ async def test_order_lifecycle(exchange: Exchange) -> None:
     ticker = exchange.tickers[0]
     async with exchange.client() as kalshi:
         before = await kalshi.get_balance()
-        assert before.balance_dollars == M("1000") and before.balance == 100_000
+        assert before.balance_dollars == exchange.initial and before.balance == exchange.initial // 10_000
 
         placed = await kalshi.create_order(ticker, "bid", price=P("0.3000"), count=C("10.00"))
         assert placed.client_order_id and placed.client_order_id.startswith("ka-")
@@ -216,7 +217,8 @@ async def test_order_lifecycle(exchange: Exchange) -> None:
         assert order.client_order_id == placed.client_order_id and order.user_id == exchange.key.key_id
 
         held = await kalshi.get_balance()
-        assert held.available == M("1000") - P("0.3000") * C("10.00")  # the resting order's hold
+        maker_fee = exchange.sim.engine.maker_fee(exchange.sim.engine.markets[ticker], P("0.3000"), C("10.00"))
+        assert held.available == exchange.initial - P("0.3000") * C("10.00") - maker_fee  # the resting order's hold
 
         decreased = await kalshi.decrease_order(placed.order_id, reduce_by=C("2.50"))
         assert decreased.remaining_count == C("7.50")
@@ -234,7 +236,7 @@ async def test_order_lifecycle(exchange: Exchange) -> None:
         assert canceled.reduced_by == C("8.00") and canceled.client_order_id == placed.client_order_id
         order = await kalshi.get_order(placed.order_id)
         assert order.status == "canceled" and order.remaining_count_fp == 0
-        assert (await kalshi.get_balance()).available == M("1000")
+        assert (await kalshi.get_balance()).available == exchange.initial
 
         with pytest.raises(NotFound) as info:
             await kalshi.cancel_order(placed.order_id)
@@ -281,7 +283,9 @@ async def test_fills_positions_and_settlement(exchange: Exchange) -> None:
         assert position.market_exposure_dollars == M("4.5") and position.total_traded_dollars == M("4.5")
         assert position.fees_paid_dollars == fee and position.resting_orders_count == 0
         page = await kalshi.get_positions(count_filter="position")
-        assert page.event_positions[0].event_ticker == engine.markets[ticker].event_ticker
+        event = page.event_positions[0]
+        assert event.event_ticker == engine.markets[ticker].event_ticker
+        assert (event.total_cost_shares_fp, event.total_cost_dollars) == (C("10.00"), M("4.5"))
 
         executed = await kalshi.get_order(taken.order_id)
         assert executed.status == "executed" and executed.taker_fill_cost_dollars == M("4.5")
@@ -294,7 +298,7 @@ async def test_fills_positions_and_settlement(exchange: Exchange) -> None:
         assert (s.ticker, s.market_result, s.yes_count_fp, s.no_count_fp) == (ticker, "yes", C("10.00"), 0)
         assert (s.yes_total_cost_dollars, s.revenue, s.value) == (M("4.5"), 1_000, 100)
         balance = await kalshi.get_balance()
-        assert balance.available == M("1000") - M("4.5") - fee + M("10")
+        assert balance.available == exchange.initial - M("4.5") - fee + M("10")
         market = await kalshi.get_market(ticker)
         assert (market.status, market.result) == ("finalized", "yes")
         assert [m.ticker async for m in kalshi.iter_markets(status="settled")] == [ticker]
@@ -351,7 +355,7 @@ async def test_engine_errors_map_to_kalshi_error_bodies(exchange: Exchange) -> N
             await kalshi.create_order(ticker, "bid", price=P("0.4250"), count=C("1.00"))
         assert (info.value.status, info.value.code) == (400, "invalid_price")
         with pytest.raises(BadRequest) as info:
-            await kalshi.create_order(ticker, "bid", price=P("0.9900"), count=C("100000.00"))
+            await kalshi.create_order(ticker, "bid", price=P("0.9900"), count=C("10000000.00"))
         assert info.value.code == "insufficient_balance"
         with pytest.raises(NotFound) as info:
             await kalshi.create_order("NO-SUCH-MARKET", "bid", price=P("0.5000"), count=C("1.00"))
@@ -406,7 +410,7 @@ async def test_reads_retry_through_429_and_5xx(exchange: Exchange) -> None:
     assert {"RateLimited", "ServerError"} <= set(outcomes)  # the faults are real
     async with exchange.client(retry=RetryPolicy(attempts=30, base_delay_s=0.001, max_delay_s=0.005)) as kalshi:
         for _ in range(20):
-            assert (await kalshi.get_balance()).balance == 100_000
+            assert (await kalshi.get_balance()).balance_dollars == exchange.initial
         assert len([m async for m in kalshi.iter_markets(limit=1)]) == len(exchange.tickers)
 
 

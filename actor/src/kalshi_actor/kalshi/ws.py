@@ -435,8 +435,13 @@ class KalshiWebSocket:
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None and not isinstance(exc, NotConnected):
+            log.warning("kalshi ws background task failed: %s: %s", type(exc).__name__, exc)
 
     # --- frames ---
 
@@ -478,20 +483,17 @@ class KalshiWebSocket:
 
     def _on_stale(self, sid: int, tickers: list[str]) -> None:
         sub = self._by_sid.get(sid)
-        if sub is None or sid in self._recovering:
-            return
-        self._recovering.add(sid)
-        self._spawn(self._recover(sub, sid, tickers))
+        if sub is None or sid in self._recovering or sub.channel != BOOK_CHANNEL:
+            return  # trades etc. cannot be replayed: the gap is counted and logged, nothing to heal
+        wanted = sorted(set(tickers) | (sub.market_tickers or set()))
+        if wanted:
+            self._recovering.add(sid)
+            self.stats.resyncs += 1
+            self._spawn(self._recover(sub, sid, wanted))
 
-    async def _recover(self, sub: Subscription, sid: int, tickers: list[str]) -> None:
+    async def _recover(self, sub: Subscription, sid: int, wanted: list[str]) -> None:
         """Heal a gapped subscription: ``get_snapshot`` for its books, resubscribe if that fails."""
         try:
-            if sub.channel != BOOK_CHANNEL:
-                return  # trades etc. cannot be replayed; the gap is counted and logged
-            wanted = sorted(set(tickers) | (sub.market_tickers or set()))
-            if not wanted:
-                return
-            self.stats.resyncs += 1
             log.info("sid %d: requesting snapshots of %d markets", sid, len(wanted))
             try:
                 await self._send({"cmd": "update_subscription",
@@ -539,7 +541,10 @@ class KalshiWebSocket:
         if ws is None:
             raise NotConnected("not connected")
         command_id = next(self._ids) if command_id is None else command_id
-        await ws.send(orjson.dumps({"id": command_id, **command}).decode())
+        try:
+            await ws.send(orjson.dumps({"id": command_id, **command}).decode())
+        except websockets.ConnectionClosed:
+            raise NotConnected("connection lost") from None
         return command_id
 
     async def _command(self, command: dict[str, Any], *, expected: int = 1,

@@ -113,6 +113,7 @@ class Ledger:
         self.fills: dict[str, list[Fill]] = defaultdict(list)  # account -> oldest first
         self.settlements: dict[str, list[Settlement]] = defaultdict(list)
         self.traded: dict[tuple[str, str], Money] = defaultdict(int)  # (account, ticker) -> money spent
+        self.traded_count: dict[tuple[str, str], Count] = defaultdict(int)  # (account, ticker) -> contracts bought
         self.updated_ms: dict[tuple[str, str], int] = {}
         engine.listeners.append(self._on_event)
 
@@ -129,6 +130,7 @@ class Ledger:
     def _fill(self, f: sim.Filled) -> None:
         own_price = f.yes_price if f.side == "yes" else ONE_DOLLAR - f.yes_price
         self.traded[(f.account, f.ticker)] += own_price * f.count
+        self.traded_count[(f.account, f.ticker)] += f.count
         self.fills[f.account].append(Fill(
             fill_id=f.trade_id, trade_id=f.trade_id, order_id=f.order_id, client_order_id=f.client_order_id or None,
             ticker=f.ticker, market_ticker=f.ticker, side=f.side, action="buy", outcome_side=f.side,
@@ -405,18 +407,20 @@ async def get_positions(request: Request, limit: int = _Limit, cursor: str | Non
             continue
         positions.append(position)
     page, next_cursor = _page(positions, lambda p: p.ticker, cursor, limit)
-    return _json(PositionsPage(market_positions=page, event_positions=_event_positions(engine, page),
+    return _json(PositionsPage(market_positions=page, event_positions=_event_positions(engine, ledger, account, page),
                                cursor=next_cursor))
 
 
-def _event_positions(engine: Engine, positions: list[MarketPosition]) -> list[EventPosition]:
+def _event_positions(engine: Engine, ledger: Ledger, account: str,
+                     positions: list[MarketPosition]) -> list[EventPosition]:
+    """The page's market positions summed per event (``total_cost_shares_fp``: contracts traded, YES and NO)."""
     events: dict[str, EventPosition] = {}
     for p in positions:
         market = engine.markets.get(p.ticker)
         name = market.event_ticker if market else p.ticker
         e = events.setdefault(name, EventPosition(event_ticker=name))
         e.total_cost_dollars += p.total_traded_dollars
-        e.total_cost_shares_fp += abs(p.position_fp)
+        e.total_cost_shares_fp += ledger.traded_count.get((account, p.ticker), 0)
         e.event_exposure_dollars += p.market_exposure_dollars
         e.realized_pnl_dollars += p.realized_pnl_dollars
         e.fees_paid_dollars += p.fees_paid_dollars

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ..kalshi.auth import load_public_key
@@ -75,30 +76,30 @@ def create_app(sim: Simulator) -> FastAPI:
             await sim.world.stop()
             await sim.hub.close()
 
-    app = FastAPI(title="Kalshi exchange simulator", lifespan=lifespan, default_response_class=ORJSONResponse,
+    app = FastAPI(title="Kalshi exchange simulator", lifespan=lifespan,
                   docs_url=f"{ADMIN_PREFIX}/docs", openapi_url=f"{ADMIN_PREFIX}/openapi.json", redoc_url=None)
     app.state.sim = sim
 
     @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> ORJSONResponse:
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, dict) else {"code": _code_for(exc.status_code),
                                                                    "message": str(exc.detail)}
-        return ORJSONResponse(_error_body(detail.get("code", ""), detail.get("message", ""),
+        return JSONResponse(_error_body(detail.get("code", ""), detail.get("message", ""),
                                           detail.get("details", "")), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return ORJSONResponse(_error_body("invalid_parameters", "invalid request", problems), status_code=400)
+        return JSONResponse(_error_body("invalid_parameters", "invalid request", problems), status_code=400)
 
     @app.middleware("http")
     async def _inject_faults(request: Request, call_next):
         # Only Kalshi's REST surface misbehaves; the admin API must stay reachable to switch faults off.
         if request.url.path.startswith(REST_PREFIX):
             if sim.faults.roll(sim.faults.rate_429):
-                return ORJSONResponse(_error_body("too_many_requests", "too many requests"), status_code=429)
+                return JSONResponse(_error_body("too_many_requests", "too many requests"), status_code=429)
             if sim.faults.roll(sim.faults.rate_5xx):
-                return ORJSONResponse(_error_body("service_unavailable", "injected fault"), status_code=503)
+                return JSONResponse(_error_body("service_unavailable", "injected fault"), status_code=503)
         return await call_next(request)
 
     app.include_router(rest_api.router, prefix=REST_PREFIX)
@@ -214,6 +215,9 @@ def bind(host: str, port: int) -> tuple[socket.socket, Urls]:
 
 
 def _uvicorn_server(app: FastAPI) -> uvicorn.Server:
+    # uvicorn's legacy `websockets` protocol is the one that exposes ping() for Kalshi's heartbeat
+    # (ws_api._heartbeat); its deprecation notice is not the user's concern.
+    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
     config = uvicorn.Config(app, log_level="warning", ws="websockets", lifespan="on", ws_ping_interval=None)
     return uvicorn.Server(config)
 

@@ -108,10 +108,13 @@ async def _write(websocket: WebSocket, outbox: asyncio.Queue, faults) -> None:
 
 async def _heartbeat(websocket: WebSocket) -> None:
     """Kalshi pings every 10 s with body ``heartbeat``. ASGI has no ping message, so this reaches
-    the server's WebSocket protocol object behind the ASGI ``send`` (uvicorn's websockets
-    implementation); on other servers the server's own keepalive pings have to do."""
-    ping = getattr(getattr(websocket, "_send", None), "__self__", None)
-    ping = getattr(ping, "ping", None)
+    the server's WebSocket protocol object behind the ASGI ``receive`` callable (uvicorn's
+    ``websockets`` implementation has ``ping``); elsewhere the server's keepalive pings must do."""
+    ping = None
+    for channel in (getattr(websocket, "_receive", None), getattr(websocket, "_send", None)):
+        ping = getattr(getattr(channel, "__self__", None), "ping", None)
+        if ping is not None:
+            break
     if ping is None:
         log.debug("no protocol-level ping available: no heartbeat frames")
         return
