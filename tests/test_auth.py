@@ -14,6 +14,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
 from kalshi_actor.kalshi.auth import (
     HEADER_KEY,
     HEADER_SIGNATURE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from kalshi_actor.kalshi.grid import KNOWN_STRUCTURES, GridError, TickGrid
 from kalshi_actor.kalshi.models import Market
 from kalshi_actor.units import ONE_DOLLAR

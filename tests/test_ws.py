@@ -14,7 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 import websockets
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import serve
+from websockets.frames import Opcode
 
 from kalshi_actor.books import BookStore
 from kalshi_actor.kalshi import frames as F
@@ -22,6 +24,7 @@ from kalshi_actor.kalshi.auth import Signer, generate_rsa_keypair, new_key_id
 from kalshi_actor.kalshi.ws import FrameIngestor, KalshiWebSocket, WSCommandError
 from kalshi_actor.sessions.format import SessionError, SessionWriter, read_frames, read_header, replay
 from kalshi_actor.sim import ws_api
+from kalshi_actor.units import parse_price
 
 WS_PATH = "/trade-api/ws/v2"
 
@@ -52,7 +55,7 @@ async def advance(sim, steps: int = 10, ms: int = 500) -> None:
 
 
 @contextlib.asynccontextmanager
-async def raw_socket(running_sim) -> AsyncIterator[websockets.asyncio.client.ClientConnection]:
+async def raw_socket(running_sim) -> AsyncIterator[ClientConnection]:
     headers = running_sim.signer.headers("GET", WS_PATH)
     async with websockets.connect(running_sim.urls.ws, additional_headers=headers) as ws:
         yield ws
@@ -134,9 +137,9 @@ async def test_heartbeat_pings(sim_server, monkeypatch):
     monkeypatch.setattr(ws_api, "HEARTBEAT_S", 0.05)
     pings: list[bytes] = []
 
-    class Recording(websockets.asyncio.client.ClientConnection):
+    class Recording(ClientConnection):
         def process_event(self, event):
-            if getattr(event, "opcode", None) == websockets.frames.Opcode.PING:
+            if getattr(event, "opcode", None) == Opcode.PING:
                 pings.append(bytes(event.data))
             super().process_event(event)
 
@@ -163,6 +166,37 @@ async def test_client_books_follow_the_engine_exactly(sim_server):
         listed = await ws.list_subscriptions()
         assert {(s.channel, s.sid) for s in listed} == {("orderbook_delta", 1), ("trade", 2), ("ticker", 3)}
         assert ws.stats.gaps == ws.stats.malformed == ws.stats.reconnects == 0
+
+
+async def test_yes_priced_no_side_is_converted_back(sim_server):
+    """With ``use_yes_price`` the NO levels arrive on the YES scale; the books must not care."""
+    sim = sim_server.sim
+    tickers = sorted(sim.engine.markets)
+    async with KalshiWebSocket(sim_server.signer, sim_server.urls.ws, use_yes_price=True) as ws:
+        await ws.subscribe(["orderbook_delta"], tickers)
+        await advance(sim)
+        await until(lambda: books_match_engine(ws, sim.engine, tickers))
+    ticker = next(t for t in tickers if sim.engine.book(t, "no"))
+    async with raw_socket(sim_server) as raw:
+        await raw.send(orjson.dumps({"id": 1, "cmd": "subscribe", "params": {
+            "channels": ["orderbook_delta"], "market_ticker": ticker, "use_yes_price": True}}).decode())
+        _, snapshot = await replies(raw, 2)
+    wire_no = {parse_price(p) for p, _ in snapshot["msg"]["no_dollars_fp"]}
+    assert wire_no == {10_000 - p for p in sim.engine.book(ticker, "no")}
+
+
+async def test_a_failing_event_consumer_does_not_stop_the_feed(sim_server):
+    sim = sim_server.sim
+    tickers = sorted(sim.engine.markets)
+
+    def broken(frame):
+        raise RuntimeError("consumer bug")
+
+    async with KalshiWebSocket(sim_server.signer, sim_server.urls.ws, on_event=broken) as ws:
+        await ws.subscribe(["orderbook_delta", "ticker"], tickers)
+        await advance(sim)
+        await until(lambda: ws.stats.callback_errors > 0 and books_match_engine(ws, sim.engine, tickers))
+        assert ws.stats.reconnects == 0
 
 
 async def test_add_delete_markets_and_get_snapshot(sim_server):
@@ -218,11 +252,11 @@ async def test_private_channels_carry_only_our_account(sim_server):
     sim = sim_server.sim
     engine = sim.engine
     account = sim_server.key.key_id
-    ticker = next(t for t in sorted(engine.markets) if engine.book(t, "no"))
     events: list = []
     async with KalshiWebSocket(sim_server.signer, sim_server.urls.ws, on_event=events.append) as ws:
         await ws.subscribe(["fill", "user_orders", "market_positions"])
         await advance(sim, 4)  # synthetic traders trade among themselves: none of it is ours
+        ticker = next(t for t in sorted(engine.markets) if engine.book(t, "no"))
         no_bid = max(engine.book(ticker, "no"))
         order = engine.place_order(account, ticker, "yes", 10_000 - no_bid, 100, client_order_id="mine-1")
         assert order.filled > 0

@@ -76,6 +76,7 @@ class WSStats:
     duplicate_frames: int = 0  # seq not above the last one: dropped
     rejected_deltas: int = 0  # deltas that took a level below zero (book marked stale)
     orphan_deltas: int = 0  # deltas for a market without a book (no snapshot yet)
+    callback_errors: int = 0  # on_event raised
     connected: bool = False
 
     def as_dict(self) -> dict[str, int | bool]:
@@ -315,7 +316,11 @@ class KalshiWebSocket:
 
     async def __aenter__(self) -> KalshiWebSocket:
         self.start()
-        await self.wait_ready(self.command_timeout)
+        try:
+            await self.wait_ready(self.command_timeout)
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -389,7 +394,11 @@ class KalshiWebSocket:
         reader = self._spawn(self._read(ws))
         try:
             for sub in [s for s in self._subs if s.active]:
-                await self._send_subscribe(sub)
+                try:
+                    await self._send_subscribe(sub)
+                except WSCommandError as exc:  # e.g. the market is gone: keep the rest going
+                    self.stats.command_errors += 1
+                    log.warning("restoring %s subscription failed: %s", sub.channel, exc)
             self._ready.set()
             log.info("kalshi ws connected to %s, %d subscriptions", self.url, len(self._by_sid))
             await reader
@@ -468,7 +477,12 @@ class KalshiWebSocket:
         if kind in _REPLY_TYPES:
             return  # an unsolicited reply (e.g. to a command that timed out)
         if self.on_event is not None:
-            self.on_event(frame)
+            try:
+                self.on_event(frame)
+            except Exception:  # the consumer's bug must not stop the feed
+                self.stats.callback_errors += 1
+                if self.stats.callback_errors & (self.stats.callback_errors - 1) == 0:
+                    log.exception("on_event failed (%d so far)", self.stats.callback_errors)
 
     def _on_error(self, frame: F.ErrorFrame) -> None:
         sub = self._by_sid.get(frame.sid) if frame.sid is not None else None

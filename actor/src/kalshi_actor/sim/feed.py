@@ -118,7 +118,7 @@ class FeedConnection:
             return self._error(0, 1)
         if not isinstance(command, dict):
             return self._error(0, 1)
-        command_id = command.get("id", 0)
+        command_id = command.get("id") or 0
         if not isinstance(command_id, int) or isinstance(command_id, bool) or command_id < 0:
             return self._error(0, 11)
         cmd = command.get("cmd")

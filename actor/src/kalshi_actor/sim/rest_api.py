@@ -103,8 +103,7 @@ class Ledger:
     """Per-account history for the portfolio reads, fed by the engine's events.
 
     Only accounts for which ``keep(name)`` holds are recorded (the API keys, not the
-    synthetic traders). :func:`ledger_of` creates one per simulator on first use; an
-    account can only trade after its first REST call, so no fill of it is missed.
+    synthetic traders). The simulator creates it with its engine, so no fill is missed.
     """
 
     def __init__(self, engine: Engine, keep: Callable[[str], bool] = lambda name: True) -> None:
@@ -158,11 +157,8 @@ class Ledger:
 
 
 def ledger_of(state: Any) -> Ledger:
-    """The simulator's ledger, created on first use (the server may also create it up front)."""
-    ledger = getattr(state, "ledger", None)
-    if ledger is None:
-        ledger = state.ledger = Ledger(state.engine, keep=state.keyring.__contains__)
-    return ledger
+    """The simulator's ledger (``Simulator`` creates it with the engine, so no fill is missed)."""
+    return state.ledger
 
 
 # --- auth, errors, bodies, pages ---

@@ -49,6 +49,7 @@ class Simulator:
         self.faults = faults or Faults()
         self.initial_balance = initial_balance
         self.hub = FeedHub(self.engine)
+        self.ledger = rest_api.Ledger(self.engine, keep=self.keyring.__contains__)  # fills/settlements history
         for key_id in self.keyring:
             self._open_account(key_id)
 
@@ -203,7 +204,7 @@ class Urls:
 def bind(host: str, port: int) -> tuple[socket.socket, Urls]:
     """Bind the listening socket first, so ``port=0`` yields a known free port before serving."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY only then
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)

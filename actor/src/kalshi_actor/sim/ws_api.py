@@ -108,13 +108,10 @@ async def _write(websocket: WebSocket, outbox: asyncio.Queue, faults) -> None:
 
 async def _heartbeat(websocket: WebSocket) -> None:
     """Kalshi pings every 10 s with body ``heartbeat``. ASGI has no ping message, so this reaches
-    the server's WebSocket protocol object behind the ASGI ``receive`` callable (uvicorn's
-    ``websockets`` implementation has ``ping``); elsewhere the server's keepalive pings must do."""
-    ping = None
-    for channel in (getattr(websocket, "_receive", None), getattr(websocket, "_send", None)):
-        ping = getattr(getattr(channel, "__self__", None), "ping", None)
-        if ping is not None:
-            break
+    the server's protocol object behind the ASGI ``receive``/``send`` callables (uvicorn's
+    ``websockets`` and ``websockets-sansio`` implementations); on other servers the server's
+    own keepalive pings have to do."""
+    ping = _protocol_ping(websocket)
     if ping is None:
         log.debug("no protocol-level ping available: no heartbeat frames")
         return
@@ -124,3 +121,22 @@ async def _heartbeat(websocket: WebSocket) -> None:
             await ping(b"heartbeat")
         except Exception:  # the connection is closing; the reader notices
             return
+
+
+def _protocol_ping(websocket: WebSocket):
+    for channel in (getattr(websocket, "_receive", None), getattr(websocket, "_send", None)):
+        protocol = getattr(channel, "__self__", None)
+        if protocol is None:
+            continue
+        legacy_ping = getattr(protocol, "ping", None)  # websockets' legacy protocol: a coroutine
+        if legacy_ping is not None:
+            return legacy_ping
+        conn, transport = getattr(protocol, "conn", None), getattr(protocol, "transport", None)
+        if hasattr(conn, "send_ping") and transport is not None:  # a sans-I/O protocol
+
+            async def sansio_ping(data: bytes, conn=conn, transport=transport) -> None:
+                conn.send_ping(data)
+                transport.write(b"".join(conn.data_to_send()))
+
+            return sansio_ping
+    return None
