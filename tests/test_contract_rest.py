@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from contract import specs
+from contract.kalshi_http import kalshi_request
 
 from kalshi_actor.units import parse_count, parse_money, parse_price
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from conftest import RunningSim
 
 P, C, M = parse_price, parse_count, parse_money
-REST_PREFIX = "/trade-api/v2"
 MAKER = "contract-mm"  # an engine account that provides liquidity, outside the REST API
 
 
@@ -49,9 +49,8 @@ class Exchange:
     async def call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                    body: Any = None, signed: bool = True) -> httpx.Response:
         """A request to ``/trade-api/v2{path}``, signed like Kalshi wants (path without the query)."""
-        headers = self.running.signer.headers(method, REST_PREFIX + path) if signed else {}
-        return await self.http.request(method, self.running.urls.rest + path, params=params, json=body,
-                                       headers=headers)
+        return await kalshi_request(self.http, self.running.urls.rest, self.running.signer if signed else None,
+                                    method, path, params=params, body=body)
 
     async def place(self, **order: Any) -> dict[str, Any]:
         order.setdefault("time_in_force", "good_till_canceled")
@@ -320,3 +319,33 @@ def test_every_served_rest_route_is_a_spec_operation_and_covered() -> None:
     assert served - documented == set()
     covered = {(c.method, c.template) for c in CASES} | {("DELETE", "/portfolio/events/orders")}
     assert served - covered == set()
+
+
+def test_the_checker_rejects_what_kalshi_would_not_send() -> None:
+    """The validation itself: a conforming body passes, and each kind of break is named by its JSON path."""
+    balance = {"balance": 100, "balance_dollars": "1.000000", "portfolio_value": 0, "updated_ts": 1795521600}
+    assert specs.rest_problems("GET", "/portfolio/balance", 200, balance) == []
+    assert specs.rest_problems("GET", "/portfolio/balance", 200, {**balance, "balance_dollars": 1}) == [
+        "$.balance_dollars: 1 is not of type 'string'"]
+    del balance["updated_ts"]
+    assert specs.rest_problems("GET", "/portfolio/balance", 200, balance) == [
+        "$: 'updated_ts' is a required property"]
+    order = {"orders": [{"order_id": "x", "created_time": "yesterday"}], "cursor": ""}
+    problems = specs.rest_problems("GET", "/portfolio/orders", 200, order)
+    assert "$.orders[0].created_time: 'yesterday' is not a 'date-time'" in problems
+    assert "$.orders[0]: 'user_id' is a required property" in problems
+    nulled = specs.rest_problems("GET", "/portfolio/orders", 200, {"orders": [{"created_time": None}], "cursor": ""})
+    assert nulled and not [p for p in nulled if "created_time" in p]  # OpenAPI's nullable: true
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/no/such/route", 404),
+    ("POST", "/portfolio/orders", 405),  # the legacy create (side yes/no + action): not served
+])
+async def test_unserved_routes_answer_with_kalshi_s_error_shape(exchange: Exchange, method: str, path: str,
+                                                                status: int) -> None:
+    response = await exchange.call(method, path, body={} if method == "POST" else None)
+    assert response.status_code == status
+    error = _error_object(response.json())
+    assert specs.rest_schema_problems("ErrorResponse", error) == []
+    assert error["code"] and error["message"], response.json()

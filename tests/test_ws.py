@@ -248,6 +248,22 @@ async def test_a_dropped_connection_is_reconnected_with_fresh_sids(sim_server):
         assert {s.sid for s in await ws.list_subscriptions()} == {book_sub.sid, trade_sub.sid}
 
 
+async def test_a_slow_consumer_gets_terminal_error_25_and_the_client_resubscribes(sim_server, monkeypatch):
+    """``ws_delay_ms`` holds frames back; past ``MAX_QUEUED`` the feed ends the subscription (code 25)."""
+    monkeypatch.setattr(ws_api, "MAX_QUEUED", 20)
+    sim = sim_server.sim
+    tickers = sorted(sim.engine.markets)
+    async with KalshiWebSocket(sim_server.signer, sim_server.urls.ws) as ws:
+        (sub,) = await ws.subscribe(["orderbook_delta"], tickers)
+        first_sid = sub.sid
+        sim.faults.ws_delay_ms = 200
+        await advance(sim, 10)
+        await until(lambda: ws.stats.terminal_errors >= 1)
+        sim.faults.ws_delay_ms = 0
+        await until(lambda: ws.stats.resubscribes >= 1 and books_match_engine(ws, sim.engine, tickers))
+        assert sub.sid != first_sid and ws.stats.reconnects == 0
+
+
 async def test_private_channels_carry_only_our_account(sim_server):
     sim = sim_server.sim
     engine = sim.engine
@@ -271,6 +287,22 @@ async def test_private_channels_carry_only_our_account(sim_server):
     assert all(f.client_order_id == "mine-1" and f.outcome == "yes" and f.is_taker for f in fills)
     assert {o.order_id for o in orders} == {order.order_id} and orders[-1].client_order_id == "mine-1"
     assert positions[-1].position == order.filled
+
+
+async def test_lifecycle_frames(sim_server):
+    sim = sim_server.sim
+    ticker = sorted(sim.engine.markets)[0]
+    events: list = []
+    async with KalshiWebSocket(sim_server.signer, sim_server.urls.ws, on_event=events.append) as ws:
+        (sub,) = await ws.subscribe(["market_lifecycle_v2"])
+        sim.engine.close_market(ticker)
+        sim.engine.settle_market(ticker, "yes")
+        await until(lambda: any(e.msg.event_type == "settled" for e in events))
+        assert ws.stats.gaps == 0 and ws.ingestor.last_seq[sub.sid] == len(events)
+    kinds = [e.msg.event_type for e in events]
+    assert kinds[-1] == "settled" and "determined" in kinds
+    determined = next(e.msg for e in events if e.msg.event_type == "determined")
+    assert (determined.market_ticker, determined.result, determined.settlement_value) == (ticker, "yes", "1.0000")
 
 
 async def test_unknown_channel_is_a_command_error(sim_server):

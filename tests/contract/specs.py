@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -97,8 +97,17 @@ def _json_path(error: ValidationError) -> str:
     return path
 
 
+def _explain(error: ValidationError) -> ValidationError:
+    """For ``anyOf`` (a nullable field, mostly), the reason of the closest alternative, not "not valid under any"."""
+    while error.validator in ("anyOf", "oneOf") and error.context:
+        reasons = [e for e in error.context if e.validator_value != "null"] or error.context
+        error = best_match(reasons)
+    return error
+
+
 def _problems(ref: str, instance: Any) -> list[str]:
-    errors = sorted(_validator(ref).iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(map(_explain, _validator(ref).iter_errors(instance)),
+                    key=lambda e: list(map(str, e.absolute_path)))
     return [f"{_json_path(e)}: {e.message}" for e in errors]
 
 
@@ -144,10 +153,6 @@ def rest_schema_problems(schema_name: str, body: Any) -> list[str]:
     return _problems(f"{OPENAPI_URI}#/components/schemas/{schema_name}", body)
 
 
-def rest_required(schema_name: str) -> list[str]:
-    return list(openapi()["components"]["schemas"][schema_name].get("required", []))
-
-
 # --- WebSocket ---
 
 
@@ -156,42 +161,45 @@ def _resolve(document: dict[str, Any], ref: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _ws_payload_refs() -> dict[str, tuple[str, ...]]:
-    """Frame ``type`` -> the payload schemas of every message the server sends with that type.
+def _ws_payload_refs(action: str, discriminator: str) -> dict[str, tuple[str, ...]]:
+    """``type`` (server frames: ``send`` operations) or ``cmd`` (client commands: ``receive``
+    operations) -> the payload schemas of every message with that value.
 
-    Taken from the ``send`` operations (server to client), keyed by each payload's ``type``
-    const: several messages share a type (``ok`` answers ``update_subscription``,
+    Several messages share a type (``ok`` answers ``update_subscription``,
     ``list_subscriptions``, and the index/underlying subscriptions; ``market_lifecycle_v2``
-    also carries ``metadata_updated``).
+    also carries ``metadata_updated``), so each value maps to its candidates.
     """
     document = asyncapi()
     refs: dict[str, list[str]] = {}
     for operation in document["operations"].values():
-        if operation["action"] != "send":
+        if operation["action"] != action:
             continue
         for message_ref in operation["messages"]:
             message = _resolve(document, message_ref["$ref"])
             payload_ref = message["payload"].get("$ref")
             if payload_ref is None:  # ping/pong: control frames, not JSON
                 continue
-            kind = _resolve(document, payload_ref)["properties"]["type"]["const"]
-            refs.setdefault(kind, []).append(ASYNCAPI_URI + payload_ref)
-    return {kind: tuple(dict.fromkeys(candidates)) for kind, candidates in refs.items()}
+            value = _resolve(document, payload_ref)["properties"][discriminator]["const"]
+            refs.setdefault(value, []).append(ASYNCAPI_URI + payload_ref)
+    return {value: tuple(dict.fromkeys(candidates)) for value, candidates in refs.items()}
+
+
+def _closest(candidates: tuple[str, ...], instance: Any) -> list[str]:
+    """Passes if any candidate accepts; else the problems of the one that came closest."""
+    return min((_problems(ref, instance) for ref in candidates), key=len)
 
 
 def ws_problems(frame: dict[str, Any]) -> list[str]:
-    """Where ``frame`` breaks the payload schema of the asyncapi message of its ``type``.
-
-    A type with several messages passes if any of them accepts the frame; otherwise the
-    problems reported are those of the message that came closest.
-    """
-    candidates = _ws_payload_refs().get(frame.get("type"))  # type: ignore[arg-type]
+    """Where a server ``frame`` breaks the payload schema of the asyncapi message of its ``type``."""
+    candidates = _ws_payload_refs("send", "type").get(frame.get("type"))  # type: ignore[arg-type]
     if not candidates:
         return [f"$.type: the spec has no server message of type {frame.get('type')!r}"]
-    found = [_problems(ref, frame) for ref in candidates]
-    return min(found, key=len)
+    return _closest(candidates, frame)
 
 
-def ws_message_types() -> set[str]:
-    """Every frame type the spec lets the server send."""
-    return set(_ws_payload_refs())
+def ws_command_problems(command: dict[str, Any]) -> list[str]:
+    """Where a client ``command`` breaks the payload schema of the asyncapi command of its ``cmd``."""
+    candidates = _ws_payload_refs("receive", "cmd").get(command.get("cmd"))  # type: ignore[arg-type]
+    if not candidates:
+        return [f"$.cmd: the spec has no command {command.get('cmd')!r}"]
+    return _closest(candidates, command)

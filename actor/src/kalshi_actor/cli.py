@@ -3,6 +3,8 @@
 Subcommands:
   sim       run the Kalshi-protocol exchange simulator (``sim generate`` writes training sessions)
   keygen    write a new API key pair and print its key id
+  record    record an exchange's frames of N markets into a session
+  models    list, show, verify and promote models of the registry
 """
 
 from __future__ import annotations
@@ -84,7 +86,53 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--type", choices=["rsa", "ed25519"], default="rsa")
     keygen.add_argument("--force", action="store_true", help="overwrite an existing key pair")
     keygen.set_defaults(func=_cmd_keygen)
+    _record_parser(commands)
+    _models_parser(commands)
     return parser
+
+
+def _record_parser(commands: argparse._SubParsersAction) -> None:
+    record = commands.add_parser(
+        "record", help="record an exchange's WebSocket frames of N markets into a session (training data)",
+        description="Follow markets on the simulator or on Kalshi (orderbook_delta, trade, ticker, "
+                    "market_lifecycle_v2) and write every frame as received, with its receive time, to a session "
+                    "file until --duration passes or SIGINT/SIGTERM. The key comes from --key-id/--private-key-file "
+                    "or KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY (PEM text) or KALSHI_PRIVATE_KEY_FILE.")
+    record.add_argument("--env", choices=["sim", "demo", "production"], default=None,
+                        help="exchange (default: sim at 127.0.0.1:8000, as `make run` serves it)")
+    record.add_argument("--rest-url", help="REST base URL, e.g. http://127.0.0.1:8000/trade-api/v2")
+    record.add_argument("--ws-url", help="WebSocket URL, e.g. ws://127.0.0.1:8000/trade-api/ws/v2")
+    record.add_argument("--key-id", help="API key id (default: $KALSHI_API_KEY_ID)")
+    record.add_argument("--private-key-file", type=Path, help="PEM private key (default: $KALSHI_PRIVATE_KEY or "
+                                                              "$KALSHI_PRIVATE_KEY_FILE)")
+    which = record.add_mutually_exclusive_group()
+    which.add_argument("--markets", type=int, default=10, help="follow the N most traded open markets (default: 10)")
+    which.add_argument("--tickers", help="follow these markets (comma-separated tickers)")
+    record.add_argument("--duration", type=float, default=None, help="seconds to record (default: until stopped)")
+    record.add_argument("--out", type=Path, default=None,
+                        help="session file to create (default: sessions/<UTC time>-<env>.session)")
+    record.add_argument("--fsync", action="store_true", help="fsync every flush (survives power loss too)")
+    record.set_defaults(func=_cmd_record)
+
+
+def _models_parser(commands: argparse._SubParsersAction) -> None:
+    models = commands.add_parser(
+        "models", help="list, inspect, verify and promote the models of the registry",
+        description="The model registry is a directory (a PVC in Kubernetes): one folder per model with its "
+                    "metadata and checksums, and a `latest` pointer.")
+    models.add_argument("--registry", type=Path, default=None,
+                        help="registry directory (default: $KALSHI_MODEL_REGISTRY, else ./models)")
+    actions = models.add_subparsers(title="models commands", metavar="MODELS_COMMAND", required=True)
+    actions.add_parser("list", help="the models, newest first (* = latest)").set_defaults(func=_cmd_models_list)
+    show = actions.add_parser("show", help="a model's metadata and paths as JSON (checksums verified)")
+    show.add_argument("model_id", nargs="?", default=None, help="model id (default: latest)")
+    show.set_defaults(func=_cmd_models_show)
+    latest = actions.add_parser("set-latest", help="make a model the one actors load by default")
+    latest.add_argument("model_id")
+    latest.set_defaults(func=_cmd_models_set_latest)
+    verify = actions.add_parser("verify", help="check every file of the models against its checksum")
+    verify.add_argument("model_ids", nargs="*", help="model ids (default: all)")
+    verify.set_defaults(func=_cmd_models_verify)
 
 
 def _world_options(parser: argparse.ArgumentParser) -> None:
@@ -168,6 +216,74 @@ def _cmd_sim_generate(args: argparse.Namespace) -> int:
     stats = generate_session(args.out, n_markets=args.markets, seed=args.seed, duration_s=args.duration)
     print(json.dumps(stats))
     return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from .sessions.record import RecordError, endpoints, load_signer, record
+
+    try:
+        urls = endpoints(args.env, args.rest_url, args.ws_url)
+        signer = load_signer(args.key_id, args.private_key_file)
+        tickers = [t.strip() for t in args.tickers.split(",") if t.strip()] if args.tickers else None
+        out = args.out or Path("sessions") / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{urls.name}.session"
+        stats = asyncio.run(record(out, endpoints=urls, signer=signer, tickers=tickers, n_markets=args.markets,
+                                   duration_s=args.duration, fsync=args.fsync))
+    except RecordError as exc:
+        raise CommandError(str(exc)) from None
+    print(stats.summary(), flush=True)
+    return 0
+
+
+def _registry(args: argparse.Namespace):
+    from .registry import Registry, default_root
+
+    return Registry(args.registry or default_root())
+
+
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    from .registry.registry import listing
+
+    print(listing(_registry(args)))
+    return 0
+
+
+def _cmd_models_show(args: argparse.Namespace) -> int:
+    from .registry import RegistryError
+    from .registry.registry import describe
+
+    try:
+        print(json.dumps(describe(_registry(args).resolve(args.model_id)), indent=2))
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+def _cmd_models_set_latest(args: argparse.Namespace) -> int:
+    from .registry import RegistryError
+
+    try:
+        _registry(args).set_latest(args.model_id)
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"latest -> {args.model_id}")
+    return 0
+
+
+def _cmd_models_verify(args: argparse.Namespace) -> int:
+    from .registry import RegistryError
+
+    registry = _registry(args)
+    failed = 0
+    for model_id in args.model_ids or registry.ids():
+        try:
+            problems = registry.verify(model_id)
+        except RegistryError as exc:
+            problems = [str(exc)]
+        failed += bool(problems)
+        print(f"{model_id}: {'FAILED: ' + '; '.join(problems) if problems else 'OK'}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

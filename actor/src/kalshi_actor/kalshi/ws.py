@@ -269,15 +269,24 @@ class KalshiWebSocket:
 
     Book frames update :attr:`store`; every other frame (trades, tickers, fills,
     orders, positions, lifecycle, unknown types) goes to ``on_event`` (a plain
-    callable, e.g. ``queue.put_nowait``). Commands raise :class:`NotConnected`
-    while the connection is down; subscriptions made before are restored on
-    reconnect automatically.
+    callable, e.g. ``queue.put_nowait``; its exceptions are counted and logged).
+    Commands raise :class:`NotConnected` while the connection is down;
+    subscriptions made before are restored on reconnect automatically.
+
+    ``url``: :data:`DEMO_URL`, :data:`PRODUCTION_URL` or a simulator's (no default:
+    production must be chosen on purpose). ``use_yes_price`` is sent explicitly on
+    every book subscription (NO levels are converted back to NO prices either way).
+    Times are seconds: ``silence_timeout`` (no frame at all, pings included, for that
+    long: reconnect), ``ping_interval`` (our keepalive pings; None for none),
+    ``command_timeout`` (a reply, or the snapshots of a recovery), and the reconnect
+    backoff ``backoff_initial * 2**failures`` capped at ``backoff_max``, times a
+    random factor in [0.5, 1).
     """
 
     def __init__(
         self,
         signer: Signer,
-        url: str = PRODUCTION_URL,
+        url: str,
         *,
         store: BookStore | None = None,
         on_event: Callable[[Any], object] | None = None,

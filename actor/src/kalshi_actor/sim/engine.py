@@ -20,6 +20,9 @@ a rejected order leaves no trace.
 
 Accounting (all exact integers: price pips x count hundredths = money micros)
 -----------------------------------------------------------------------------
+The position and settlement arithmetic is :func:`kalshi_actor.trading.portfolio.book_fill` and
+:func:`~kalshi_actor.trading.portfolio.settle`, shared with the training and live portfolio.
+
 * ``balance`` is free cash. A resting order holds ``price * remaining`` (plus its maximal
   maker fee where the market charges makers) out of the balance into
   ``Account.resting_order_cost``; the hold is released as the order fills, shrinks or is
@@ -46,7 +49,8 @@ Fees
 Taker ``ceil_to_cent(0.07 * C * P * (1 - P) * fee_multiplier)`` per fill with ``C`` contracts
 and ``P`` the fill price in dollars; maker ``0.0175`` instead of ``0.07`` on
 ``quadratic_with_maker_fees`` markets (``0.035`` on ``quadratic_with_combo_maker_fees``), no
-maker fee otherwise. Computed exactly with integers.
+maker fee otherwise. Computed exactly with integers by :mod:`kalshi_actor.trading.fees`, the
+one fee implementation (the fill model and the live portfolio use it too).
 
 Events
 ------
@@ -64,9 +68,10 @@ import uuid
 from bisect import insort
 from collections import deque
 from collections.abc import Callable
-from fractions import Fraction
 
-from ..units import CENT_MICROS, ONE_DOLLAR, Count, Money, Price
+from ..trading.fees import FeeSchedule, fee
+from ..trading.portfolio import book_fill, settle
+from ..units import ONE_DOLLAR, Count, Money, Price
 from .types import (
     Account,
     BookChanged,
@@ -96,52 +101,12 @@ _EXECUTED = OrderStatus.EXECUTED
 _STP_TAKER = SelfTradePrevention.TAKER_AT_CROSS
 _ACTIVE = MarketStatus.ACTIVE
 
-# fee = coefficient * C * P * (1 - P) dollars; in cents that is
-# coefficient * count * price * (ONE - price) / 1e8 with count in hundredths and price in pips.
-_TAKER_RATE = Fraction(7, 100)
-_MAKER_RATES = {
-    "quadratic_with_maker_fees": Fraction(7, 400),  # 0.0175
-    "quadratic_with_combo_maker_fees": Fraction(7, 200),  # 0.035
-}
-_FEE_SCALE = 10**8
-
-
 class EngineError(Exception):
     def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
-
-
-# --- fee arithmetic (exact) ---
-
-_coefficients: dict[tuple[str, float], tuple[tuple[int, int], tuple[int, int] | None]] = {}
-
-
-def _fee_coefficients(market: Market) -> tuple[tuple[int, int], tuple[int, int] | None]:
-    """(taker, maker-or-None) as (numerator, denominator) of cents per count*price*(1-price)."""
-    key = (market.fee_type, market.fee_multiplier)
-    found = _coefficients.get(key)
-    if found is None:
-        multiplier = Fraction(repr(float(market.fee_multiplier)))
-        taker = _TAKER_RATE * multiplier / _FEE_SCALE
-        maker_rate = _MAKER_RATES.get(market.fee_type)
-        maker = None if maker_rate is None else maker_rate * multiplier / _FEE_SCALE
-        found = (
-            (taker.numerator, taker.denominator),
-            None if maker is None or maker == 0 else (maker.numerator, maker.denominator),
-        )
-        _coefficients[key] = found
-    return found
-
-
-def _fee(coefficient: tuple[int, int] | None, price: Price, count: Count) -> Money:
-    """``ceil_to_cent(coefficient * C * P * (1 - P))`` in micros."""
-    if coefficient is None:
-        return 0
-    num, den = coefficient
-    return -(-(num * count * price * (_ONE - price)) // den) * CENT_MICROS
 
 
 def _valid_prices(ranges: list[PriceRange]) -> frozenset[Price]:
@@ -213,14 +178,15 @@ def _unqueue(queue: deque[Order], order: Order) -> None:
 
 
 class _Book:
-    __slots__ = ("market", "yes", "no", "valid", "taker_fee", "maker_fee")
+    __slots__ = ("market", "yes", "no", "valid", "fees", "taker_fee", "maker_fee")
 
     def __init__(self, market: Market) -> None:
         self.market = market
         self.yes = _Side()
         self.no = _Side()
         self.valid = _valid_prices(market.price_ranges)
-        self.taker_fee, self.maker_fee = _fee_coefficients(market)
+        self.fees = FeeSchedule.of(market.fee_type, market.fee_multiplier)
+        self.taker_fee, self.maker_fee = self.fees.taker, self.fees.maker  # rates, for the matching loop
 
     def sides(self, side: BookSide) -> tuple[_Side, _Side]:
         """(own, opposite) for an order buying ``side``."""
@@ -232,7 +198,7 @@ class _Book:
 
     def hold(self, price: Price, remaining: Count) -> Money:
         """Money a resting order of this size holds out of the balance."""
-        return price * remaining + _fee(self.maker_fee, price, remaining)
+        return self.fees.hold(price, remaining)
 
 
 def _copy(o: Order) -> Order:
@@ -493,17 +459,15 @@ class Engine:
         market.result = result
         market.status = MarketStatus.DETERMINED
         self._emit(MarketLifecycle(ticker, "determined", now, result))
-        winner = 1 if result == "yes" else -1
         for acct in self.accounts.values():
             position = acct.positions.get(ticker, 0)
             if not position:
                 continue
-            payout = abs(position) * _ONE if (position > 0) == (winner > 0) else 0
-            cost = acct.cost_basis.get(ticker, 0)
+            payout, realized = settle(position, acct.cost_basis.get(ticker, 0), result)
             acct.balance += payout
             acct.positions[ticker] = 0
             acct.cost_basis[ticker] = 0
-            pnl = acct.realized_pnl[ticker] = acct.realized_pnl.get(ticker, 0) + payout - cost
+            pnl = acct.realized_pnl[ticker] = acct.realized_pnl.get(ticker, 0) + realized
             self._emit(PositionChanged(acct.name, ticker, 0, 0, pnl, acct.fees_paid.get(ticker, 0), now))
         market.open_interest = 0
         market.status = MarketStatus.SETTLED
@@ -512,11 +476,11 @@ class Engine:
     # --- fees ---
     @staticmethod
     def taker_fee(market: Market, price: Price, count: Count) -> Money:
-        return _fee(_fee_coefficients(market)[0], price, count)
+        return FeeSchedule.of(market.fee_type, market.fee_multiplier).taker_fee(price, count)
 
     @staticmethod
     def maker_fee(market: Market, price: Price, count: Count) -> Money:
-        return _fee(_fee_coefficients(market)[1], price, count)
+        return FeeSchedule.of(market.fee_type, market.fee_multiplier).maker_fee(price, count)
 
     # --- internals ---
     def _emit(self, event: EngineEvent) -> None:
@@ -590,7 +554,7 @@ class Engine:
             for resting, take in plan:
                 if take:
                     own_price = _ONE - resting.price
-                    need += own_price * take + _fee(taker_fee, own_price, take)
+                    need += own_price * take + fee(taker_fee, own_price, take)
             position = acct.positions.get(ticker, 0)
             closable = -position if side == "yes" else position
             if closable > 0:
@@ -621,8 +585,8 @@ class Engine:
             released = book.hold(maker_price, maker.remaining) - book.hold(maker_price, maker.remaining - take)
             maker_acct.balance += released
             maker_acct.resting_order_cost -= released
-            maker_fee = _fee(book.maker_fee, maker_price, take)
-            taker_fee = _fee(book.taker_fee, taker_price, take)
+            maker_fee = fee(book.maker_fee, maker_price, take)
+            taker_fee = fee(book.taker_fee, taker_price, take)
             maker.remaining -= take
             maker.filled += take
             maker.fill_cost += maker_price * take
@@ -677,26 +641,17 @@ class Engine:
         self._emit_order(order, now)
 
     def _fill_position(self, acct: Account, ticker: str, side: BookSide, price: Price, count: Count,
-                       fee: Money) -> tuple[Count, Count]:
-        """Book one fill on an account (see the module docstring); returns (position before, after)."""
+                       fee_paid: Money) -> tuple[Count, Count]:
+        """Book one fill on an account (:func:`trading.portfolio.book_fill`); returns (position before, after)."""
         position = acct.positions.get(ticker, 0)
-        cost = acct.cost_basis.get(ticker, 0)
-        balance = acct.balance - price * count - fee
-        opening = count
-        if (position < 0) if side == "yes" else (position > 0):
-            held = -position if position < 0 else position
-            closed = count if count < held else held
-            closed_cost = cost if closed == held else cost * closed // held
-            balance += _ONE * closed
-            acct.realized_pnl[ticker] = acct.realized_pnl.get(ticker, 0) + (_ONE - price) * closed - closed_cost
-            cost -= closed_cost
-            opening = count - closed
-        acct.balance = balance
-        acct.cost_basis[ticker] = cost + price * opening
-        after = position + count if side == "yes" else position - count
+        after, cost, closed, realized = book_fill(position, acct.cost_basis.get(ticker, 0), side, price, count)
+        acct.balance += _ONE * closed - price * count - fee_paid
+        if closed:
+            acct.realized_pnl[ticker] = acct.realized_pnl.get(ticker, 0) + realized
+        acct.cost_basis[ticker] = cost
         acct.positions[ticker] = after
-        if fee:
-            acct.fees_paid[ticker] = acct.fees_paid.get(ticker, 0) + fee
+        if fee_paid:
+            acct.fees_paid[ticker] = acct.fees_paid.get(ticker, 0) + fee_paid
         return position, after
 
     @staticmethod

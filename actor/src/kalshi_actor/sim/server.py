@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..kalshi.auth import load_public_key
 from ..units import format_money
@@ -81,12 +82,15 @@ def create_app(sim: Simulator) -> FastAPI:
                   docs_url=f"{ADMIN_PREFIX}/docs", openapi_url=f"{ADMIN_PREFIX}/openapi.json", redoc_url=None)
     app.state.sim = sim
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's HTTPException is FastAPI's base class: this also renders the router's own
+    # 404 (no such route) and 405 (method not allowed) in Kalshi's shape, not {"detail": ...}.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, dict) else {"code": _code_for(exc.status_code),
                                                                    "message": str(exc.detail)}
         return JSONResponse(_error_body(detail.get("code", ""), detail.get("message", ""),
-                                          detail.get("details", "")), status_code=exc.status_code)
+                                          detail.get("details", "")), status_code=exc.status_code,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

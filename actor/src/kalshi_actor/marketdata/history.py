@@ -1,0 +1,203 @@
+"""A bounded history of one market: book changes and trades, on the exchange's clock.
+
+Every book change (an applied delta or a snapshot) appends one sample: its exchange
+time and the YES mid after the change. Every trade appends its time and size, signed
+by the taker's side. Both live in fixed-size ring buffers (:data:`EVENT_CAPACITY`,
+:data:`TRADE_CAPACITY`) holding cumulative sums, so any window's total is a
+difference of two entries: O(1) per event, O(1) amortised per query, fixed memory.
+
+Units: times are exchange ``ts_ms``; mids are kept doubled (``mid2 = bid + ask`` in
+pips, an exact integer); squared mid changes in (2 x pips)^2; sizes in hundredths.
+The observation builder turns them into features (:mod:`kalshi_actor.observation`).
+
+Windows: an event window ``k`` covers the last ``k`` book changes; a time window ``T``
+covers the changes with ``now - T < ts <= now`` and its return is measured from the
+mid in force at ``now - T`` (the last change at or before it). When the history is
+younger than the window, it is measured from the first change; when the ring holds
+less than the window (more than the capacity of changes in ``T``), from the oldest
+change kept, and counts saturate at the capacity.
+
+The history starts at the market's first two-sided book: changes before it have no mid
+and are not recorded; later one-sided books carry the last mid forward.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EVENT_CAPACITY",
+    "EVENT_WINDOWS",
+    "MarketHistory",
+    "SUMMARY_FIELDS",
+    "TIME_WINDOWS_MS",
+    "TRADE_CAPACITY",
+    "TRADE_WINDOWS_MS",
+]
+
+EVENT_WINDOWS = (5, 20, 100)  # book changes
+TIME_WINDOWS_MS = (1_000, 10_000, 60_000)  # book changes over exchange time
+TRADE_WINDOWS_MS = (10_000, 60_000)  # trades over exchange time
+EVENT_CAPACITY = 2048  # book changes kept (powers of two: the ring index is a mask)
+TRADE_CAPACITY = 1024  # trades kept
+
+_EMASK = EVENT_CAPACITY - 1
+_TMASK = TRADE_CAPACITY - 1
+assert EVENT_CAPACITY & _EMASK == 0 and TRADE_CAPACITY & _TMASK == 0
+assert max(EVENT_WINDOWS) < EVENT_CAPACITY
+
+
+def _summary_fields() -> tuple[str, ...]:
+    names = ["n_changes", "mid2", "since_change_ms", "span_ms"]
+    for k in EVENT_WINDOWS:
+        names += [f"ret2_ev{k}", f"sq2_ev{k}"]
+    for t in TIME_WINDOWS_MS:
+        names += [f"ret2_{t}ms", f"sq2_{t}ms", f"changes_{t}ms"]
+    names += ["n_trades", "since_trade_ms", "last_trade_price"]
+    for t in TRADE_WINDOWS_MS:
+        names += [f"flow_{t}ms", f"volume_{t}ms", f"trades_{t}ms"]
+    return tuple(names)
+
+
+SUMMARY_FIELDS = _summary_fields()
+"""The fields of :meth:`MarketHistory.summary`, in order (-1 marks "never" for the ``since_*``,
+``span_ms`` and ``last_trade_price`` fields)."""
+
+
+class MarketHistory:
+    """Book changes and trades of one market (see the module docstring for units and windows)."""
+
+    __slots__ = (
+        "n_changes", "last_change_ms", "last_mid2", "_ts", "_mid2", "_sq2", "_ptr",
+        "n_trades", "last_trade_ms", "last_trade_price", "_tts", "_flow", "_vol", "_tptr",
+    )
+
+    def __init__(self) -> None:
+        self.n_changes = 0  # book changes recorded since the start (not capped)
+        self.last_change_ms: int | None = None
+        self.last_mid2: int | None = None  # 2 x YES mid in pips after the last change
+        self._ts = [0] * EVENT_CAPACITY
+        self._mid2 = [0] * EVENT_CAPACITY
+        self._sq2 = [0] * EVENT_CAPACITY  # cumulative sum of squared mid2 changes
+        self._ptr = [0] * len(TIME_WINDOWS_MS)  # per window: the first change inside it (a cache)
+        self.n_trades = 0
+        self.last_trade_ms: int | None = None
+        self.last_trade_price: int | None = None  # YES price in pips
+        self._tts = [0] * TRADE_CAPACITY
+        self._flow = [0] * TRADE_CAPACITY  # cumulative signed taker size (+ taker bought YES)
+        self._vol = [0] * TRADE_CAPACITY  # cumulative size
+        self._tptr = [0] * len(TRADE_WINDOWS_MS)
+
+    # --- writes (MarketData calls these; times never decrease) ---
+
+    def on_book(self, ts_ms: int, mid2: int | None) -> None:
+        """Record one book change at exchange time ``ts_ms``; ``mid2`` = YES bid + YES ask (None if one-sided)."""
+        last = self.last_mid2
+        if mid2 is None:
+            if last is None:
+                return  # no mid yet: the history starts at the first two-sided book
+            mid2 = last
+        i = self.n_changes
+        j = i & _EMASK
+        if last is None:
+            sq = 0
+        else:
+            d = mid2 - last
+            sq = self._sq2[(i - 1) & _EMASK] + d * d
+        self._ts[j] = ts_ms
+        self._mid2[j] = mid2
+        self._sq2[j] = sq
+        self.n_changes = i + 1
+        self.last_mid2 = mid2
+        self.last_change_ms = ts_ms
+
+    def on_trade(self, ts_ms: int, taker_outcome: str | None, count: int, yes_price: int) -> None:
+        """Record one trade: ``count`` hundredths at ``yes_price`` pips; the taker bought ``taker_outcome``."""
+        i = self.n_trades
+        j = i & _TMASK
+        signed = count if taker_outcome == "yes" else -count if taker_outcome == "no" else 0
+        if i:
+            k = (i - 1) & _TMASK
+            self._flow[j] = self._flow[k] + signed
+            self._vol[j] = self._vol[k] + count
+        else:
+            self._flow[j] = signed
+            self._vol[j] = count
+        self._tts[j] = ts_ms
+        self.n_trades = i + 1
+        self.last_trade_ms = ts_ms
+        self.last_trade_price = yes_price
+
+    # --- reads ---
+
+    def summary(self, now_ms: int) -> tuple[int, ...]:
+        """Every window's raw totals at exchange time ``now_ms``, as a flat tuple (:data:`SUMMARY_FIELDS`).
+
+        The result depends only on the recorded events and ``now_ms``, never on earlier
+        queries (the per-window cursors are only a cache; they also move back if ``now_ms`` does).
+        """
+        n = self.n_changes
+        out: list[int] = [n]
+        if n == 0:
+            out += (0, -1, -1)
+            out += (0, 0) * len(EVENT_WINDOWS)
+            out += (0, 0, 0) * len(TIME_WINDOWS_MS)
+        else:
+            ts, mid2, sq2 = self._ts, self._mid2, self._sq2
+            lo = n - EVENT_CAPACITY if n > EVENT_CAPACITY else 0
+            top = (n - 1) & _EMASK
+            m_now = mid2[top]
+            s_now = sq2[top]
+            out += (m_now, max(0, now_ms - ts[top]), max(0, now_ms - ts[lo & _EMASK]))
+            for k in EVENT_WINDOWS:
+                b = n - 1 - k
+                if b < lo:
+                    b = lo
+                b &= _EMASK
+                out += (m_now - mid2[b], s_now - sq2[b])
+            ptr = self._ptr
+            for w, span in enumerate(TIME_WINDOWS_MS):
+                cut = now_ms - span
+                p = ptr[w]
+                if p < lo:
+                    p = lo
+                while p < n and ts[p & _EMASK] <= cut:
+                    p += 1
+                while p > lo and ts[(p - 1) & _EMASK] > cut:
+                    p -= 1
+                ptr[w] = p
+                b = (p - 1 if p > lo else lo) & _EMASK
+                out += (m_now - mid2[b], s_now - sq2[b], n - p)
+        return (*out, *self._trade_summary(now_ms))
+
+    def _trade_summary(self, now_ms: int) -> list[int]:
+        n = self.n_trades
+        if n == 0:
+            return [0, -1, -1] + [0, 0, 0] * len(TRADE_WINDOWS_MS)
+        tts, flow, vol = self._tts, self._flow, self._vol
+        lo = n - TRADE_CAPACITY if n > TRADE_CAPACITY else 0
+        top = (n - 1) & _TMASK
+        f_now, v_now = flow[top], vol[top]
+        out = [n, max(0, now_ms - tts[top]), self.last_trade_price]
+        ptr = self._tptr
+        for w, span in enumerate(TRADE_WINDOWS_MS):
+            cut = now_ms - span
+            p = ptr[w]
+            if p < lo:
+                p = lo
+            while p < n and tts[p & _TMASK] <= cut:
+                p += 1
+            while p > lo and tts[(p - 1) & _TMASK] > cut:
+                p -= 1
+            ptr[w] = p
+            if p > lo:
+                b = (p - 1) & _TMASK
+                out += (f_now - flow[b], v_now - vol[b], n - p)
+            elif lo == 0:  # every trade is inside the window
+                out += (f_now, v_now, n)
+            else:  # the window reaches past the ring: from the oldest trade kept
+                b = lo & _TMASK
+                out += (f_now - flow[b], v_now - vol[b], n - lo)
+        return out
+
+    def __repr__(self) -> str:
+        return (f"MarketHistory(changes={self.n_changes}, trades={self.n_trades}, "
+                f"last_change_ms={self.last_change_ms}, mid2={self.last_mid2})")

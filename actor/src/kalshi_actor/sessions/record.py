@@ -1,0 +1,284 @@
+"""``kalshi-actor record``: follow markets on an exchange and write every frame received to a session.
+
+The recorder speaks to any exchange with Kalshi's protocol (the simulator, Kalshi's
+demo, Kalshi itself): it picks the markets over REST (the most traded open markets,
+or the tickers given), subscribes ``orderbook_delta``, ``trade``, ``ticker`` (those
+markets) and ``market_lifecycle_v2`` (Kalshi filters that channel by nothing), and
+writes every frame exactly as it arrived, with its receive time, through
+:class:`~kalshi_actor.sessions.format.SessionWriter`. The connection is the
+project's :class:`~kalshi_actor.kalshi.ws.KalshiWebSocket`, so reconnects and gap
+recovery happen as they do live, and their frames (new ``subscribed`` replies,
+recovery snapshots) are in the session too: replaying it through a
+:class:`~kalshi_actor.kalshi.ws.FrameIngestor` rebuilds the books the recorder had.
+
+The header holds what training needs besides the frames: where it was recorded, the
+tickers, and each market's wire description (close times, ``price_ranges``...), which
+:meth:`Market.from_wire <kalshi_actor.kalshi.models.Market.from_wire>` reads back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..kalshi import rest as kalshi_rest
+from ..kalshi import ws as kalshi_ws
+from ..kalshi.auth import KeyLoadError, Signer
+from ..kalshi.errors import KalshiError, NotFound
+from ..kalshi.models import Market
+from ..kalshi.rest import RestClient
+from ..kalshi.ws import KalshiWebSocket, WSCommandError
+from .format import SessionWriter
+
+log = logging.getLogger(__name__)
+
+MARKET_CHANNELS = ("orderbook_delta", "trade", "ticker")
+ALL_MARKETS_CHANNELS = ("market_lifecycle_v2",)  # Kalshi does not filter this channel by market
+CHANNELS = MARKET_CHANNELS + ALL_MARKETS_CHANNELS
+
+# What the header keeps of each market (wire names; Market.from_wire reads it back).
+_MARKET_FIELDS = ("ticker", "event_ticker", "market_type", "title", "status", "open_time", "close_time",
+                  "expected_expiration_time", "latest_expiration_time", "settlement_timer_seconds",
+                  "can_close_early", "price_level_structure", "price_ranges", "notional_value_dollars", "strike_type")
+
+KEY_ID_ENV = "KALSHI_API_KEY_ID"
+PRIVATE_KEY_ENV = "KALSHI_PRIVATE_KEY"  # the PEM text itself
+PRIVATE_KEY_FILE_ENV = "KALSHI_PRIVATE_KEY_FILE"
+
+__all__ = ["Endpoints", "ENVIRONMENTS", "RecordError", "RecordStats", "Recorder", "record", "endpoints",
+           "load_signer", "discover_markets", "CHANNELS"]
+
+
+class RecordError(Exception):
+    """The recording cannot start (bad credentials, unknown tickers, no open markets, no connection)."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """An exchange's REST base URL and WebSocket URL; ``name`` goes in the session header."""
+
+    name: str
+    rest: str
+    ws: str
+
+
+ENVIRONMENTS = {
+    "sim": Endpoints("sim", "http://127.0.0.1:8000/trade-api/v2", "ws://127.0.0.1:8000/trade-api/ws/v2"),  # make run
+    "demo": Endpoints("demo", kalshi_rest.DEMO_URL, kalshi_ws.DEMO_URL),
+    "production": Endpoints("production", kalshi_rest.PRODUCTION_URL, kalshi_ws.PRODUCTION_URL),
+}
+
+
+def endpoints(env: str | None = None, rest_url: str | None = None, ws_url: str | None = None) -> Endpoints:
+    """The environment's URLs (``sim`` by default), either overridden; overrides without ``env`` are ``custom``."""
+    try:
+        base = ENVIRONMENTS[env or "sim"]
+    except KeyError:
+        raise RecordError(f"unknown environment {env!r}; choose one of {', '.join(ENVIRONMENTS)}") from None
+    if rest_url is None and ws_url is None:
+        return base
+    return Endpoints(env or "custom", (rest_url or base.rest).rstrip("/"), ws_url or base.ws)
+
+
+def load_signer(key_id: str | None = None, private_key_file: str | os.PathLike[str] | None = None,
+                environ: Mapping[str, str] = os.environ) -> Signer:
+    """The API key: arguments first, then ``KALSHI_API_KEY_ID`` and ``KALSHI_PRIVATE_KEY`` (PEM text)
+    or ``KALSHI_PRIVATE_KEY_FILE``. Errors name what is missing, never the key."""
+    key_id = key_id or environ.get(KEY_ID_ENV)
+    if not key_id:
+        raise RecordError(f"no API key id: pass --key-id or set {KEY_ID_ENV}")
+    try:
+        if private_key_file:
+            return Signer.from_pem_file(key_id, private_key_file)
+        if environ.get(PRIVATE_KEY_ENV):
+            return Signer.from_pem(key_id, environ[PRIVATE_KEY_ENV])
+        if environ.get(PRIVATE_KEY_FILE_ENV):
+            return Signer.from_pem_file(key_id, environ[PRIVATE_KEY_FILE_ENV])
+    except KeyLoadError as exc:
+        raise RecordError(f"private key: {exc}") from None
+    raise RecordError(f"no private key: pass --private-key-file or set {PRIVATE_KEY_ENV} (PEM text) "
+                      f"or {PRIVATE_KEY_FILE_ENV}")
+
+
+def _rank(market: Market) -> tuple[int, int, int, str]:
+    """Most traded first (24 h volume), then most liquid (size at the touch on both sides), then open interest."""
+    touch = market.yes_bid_size_fp + market.yes_ask_size_fp
+    return (-market.volume_24h_fp, -touch, -market.open_interest_fp, market.ticker)
+
+
+async def discover_markets(rest: RestClient, n: int) -> list[Market]:
+    """The ``n`` most traded open markets (multivariate combos excluded), best first."""
+    if n < 1:
+        raise RecordError("--markets must be at least 1")
+    markets = [m async for m in rest.iter_markets(status="open", limit=1000, mve_filter="exclude")]
+    if not markets:
+        raise RecordError(f"no open markets at {rest.base_url}")
+    return sorted(markets, key=_rank)[:n]
+
+
+async def _fetch_markets(rest: RestClient, tickers: Sequence[str]) -> list[Market]:
+    markets = []
+    for ticker in dict.fromkeys(tickers):
+        try:
+            markets.append(await rest.get_market(ticker))
+        except NotFound:
+            raise RecordError(f"no market {ticker!r} at {rest.base_url}") from None
+    return markets
+
+
+@dataclass
+class RecordStats:
+    """What a recording wrote; ``seconds`` is wall time from the first subscription to the stop."""
+
+    path: str
+    frames: int
+    markets: int
+    reconnects: int
+    gaps: int
+    resyncs: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"recorded {self.frames} frames of {self.markets} markets in {self.seconds:.1f}s to {self.path} "
+                f"({self.reconnects} reconnects, {self.gaps} gaps, {self.resyncs} resyncs)")
+
+
+class Recorder:
+    """One recording session. ``await run()`` records until ``duration_s`` passes or :meth:`stop` is called.
+
+    ``flush_interval_s`` bounds what a crash can lose (seconds of frames); ``fsync``
+    also forces them to disk (power loss). ``ws_options`` go to :class:`KalshiWebSocket`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, endpoints: Endpoints, signer: Signer,
+                 tickers: Sequence[str] | None = None, n_markets: int = 10, flush_interval_s: float = 1.0,
+                 fsync: bool = False, connect_timeout_s: float = 15.0,
+                 ws_options: Mapping[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        self.endpoints = endpoints
+        self.signer = signer
+        self.tickers = list(tickers) if tickers else None
+        self.n_markets = n_markets
+        self.flush_interval_s = flush_interval_s
+        self.fsync = fsync
+        self.connect_timeout_s = connect_timeout_s
+        self.ws_options = dict(ws_options or {})
+        self.markets: list[Market] = []
+        self.ws: KalshiWebSocket | None = None
+        self.writer: SessionWriter | None = None
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """End the recording (safe from a signal handler or another task)."""
+        self._stop.set()
+
+    async def run(self, duration_s: float | None = None) -> RecordStats:
+        if self.path.exists() and self.path.stat().st_size > 0:
+            raise RecordError(f"{self.path} exists; choose a new --out")
+        async with RestClient(self.endpoints.rest, self.signer) as rest:
+            try:
+                self.markets = (await _fetch_markets(rest, self.tickers) if self.tickers
+                                else await discover_markets(rest, self.n_markets))
+            except KalshiError as exc:
+                raise RecordError(f"choosing markets at {self.endpoints.rest}: {exc}") from None
+        tickers = [m.ticker for m in self.markets]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = writer = SessionWriter(self.path, self._header(tickers), flush_every=4096, fsync=self.fsync)
+        self.ws = ws = KalshiWebSocket(self.signer, self.endpoints.ws, **self.ws_options)
+        _record_raw_frames(ws, writer)
+        flusher = asyncio.create_task(self._flush_regularly(writer))
+        started = time.monotonic()
+        try:
+            await self._connect_and_subscribe(ws, tickers)
+            started = time.monotonic()
+            log.info("recording %d markets from %s to %s", len(tickers), self.endpoints.ws, self.path)
+            try:
+                await asyncio.wait_for(self._stop.wait(), duration_s)
+            except TimeoutError:
+                pass
+        finally:
+            seconds = time.monotonic() - started
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            await ws.close()
+            writer.close()
+            if writer.records == 0:
+                self.path.unlink(missing_ok=True)  # nothing recorded: leave no empty session behind
+        stats = ws.stats
+        return RecordStats(os.fspath(self.path), writer.records, len(tickers), stats.reconnects, stats.gaps,
+                           stats.resyncs, seconds)
+
+    def _header(self, tickers: list[str]) -> dict[str, Any]:
+        now = datetime.now(timezone.utc)
+        return {
+            "source": self.endpoints.name,
+            "recorder": f"kalshi-actor record {__version__}",
+            "rest_url": self.endpoints.rest,
+            "ws_url": self.endpoints.ws,
+            "started_at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "selection": "tickers" if self.tickers else f"top {self.n_markets} by volume",
+            "channels": list(CHANNELS),
+            "tickers": tickers,
+            "market_info": {m.ticker: {k: v for k, v in m.to_wire().items() if k in _MARKET_FIELDS}
+                            for m in self.markets},
+        }
+
+    async def _connect_and_subscribe(self, ws: KalshiWebSocket, tickers: list[str]) -> None:
+        ws.start()
+        try:
+            await ws.wait_ready(self.connect_timeout_s)
+        except TimeoutError:
+            raise RecordError(f"could not connect to {self.endpoints.ws} in {self.connect_timeout_s:.0f}s "
+                              f"(the log says why)") from None
+        try:
+            await ws.subscribe(MARKET_CHANNELS, tickers)
+            await ws.subscribe(ALL_MARKETS_CHANNELS)
+        except WSCommandError as exc:
+            raise RecordError(f"subscribing at {self.endpoints.ws}: {exc}") from None
+
+    async def _flush_regularly(self, writer: SessionWriter) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            writer.flush()
+
+
+def _record_raw_frames(ws: KalshiWebSocket, writer: SessionWriter) -> None:
+    """Write each frame, as received, before the client ingests it.
+
+    KalshiWebSocket's reader hands every received frame to ``ws.ingestor.feed``; the
+    recorder wraps that one method of its own client instance (no raw-frame hook yet).
+    Must run before ``ws.start()``: each connection's reader looks ``feed`` up once.
+    """
+    ingest = ws.ingestor.feed
+    write = writer.write
+
+    def feed(raw: bytes | str) -> Any:
+        write(raw, time.time_ns())
+        return ingest(raw)
+
+    ws.ingestor.feed = feed  # type: ignore[method-assign]
+
+
+async def record(path: str | os.PathLike[str], *, endpoints: Endpoints, signer: Signer,
+                 tickers: Sequence[str] | None = None, n_markets: int = 10, duration_s: float | None = None,
+                 fsync: bool = False, handle_signals: bool = True) -> RecordStats:
+    """Record until ``duration_s`` seconds pass or SIGINT/SIGTERM arrives (the session is closed cleanly)."""
+    recorder = Recorder(path, endpoints=endpoints, signer=signer, tickers=tickers, n_markets=n_markets, fsync=fsync)
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+    for signum in signals:
+        loop.add_signal_handler(signum, recorder.stop)
+    try:
+        return await recorder.run(duration_s)
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
