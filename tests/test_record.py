@@ -186,5 +186,6 @@ async def test_record_refuses_bad_input_clearly(sim_server, tmp_path: Path):
         load_signer("key-1", environ={})
     with pytest.raises(RecordError, match="private key: not a usable"):
         load_signer(environ={"KALSHI_API_KEY_ID": "k", "KALSHI_PRIVATE_KEY": "garbage"})
-    assert load_signer(environ={"KALSHI_API_KEY_ID": "k", "KALSHI_PRIVATE_KEY": sim_server.key.private_pem}).key_id == "k"
+    signer = load_signer(environ={"KALSHI_API_KEY_ID": "k", "KALSHI_PRIVATE_KEY": sim_server.key.private_pem})
+    assert signer.key_id == "k"
     assert endpoints("demo").ws.startswith("wss://") and endpoints().rest.endswith("/trade-api/v2")

@@ -252,3 +252,11 @@ def test_models_commands(tmp_path: Path, capsys):
     assert f"{second}: FAILED: model.zip does not match its checksum" in out and f"{first}: OK" in out
     assert main(["models", "--registry", str(tmp_path), "show", "nope"]) == 2
     assert "no model 'nope'" in capsys.readouterr().err
+
+
+def test_the_registry_stays_light():
+    import subprocess
+    import sys
+
+    code = "import sys, kalshi_actor.registry; print(sorted({'torch', 'numpy', 'gymnasium'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

@@ -94,9 +94,9 @@ def _features() -> tuple[Feature, ...]:
     add(_f("microprice", "book", "(bid * A_1 + ask * B_1) / (B_1 + A_1)", "dollars", "identity", 1, 0, 1,
            "the last two-sided mid when a side is empty; 0.5 before any"))
     add(_f("spread_ticks", "book", "grid ticks from bid to ask", "ticks", "log1p", 100, 0, 1,
-           "100 ticks (feature 1) when a side is empty"))
-    add(_f("tick_size", "book", "grid step above the bid (above the ask's grid price below it if no bid; at 0.50 "
-           "if the book is empty)", "cents", "linear", 1, 0, 1))
+           "1 (100 ticks) when a side is empty"))
+    add(_f("tick_size", "book", "grid step above the bid (above the ask if no bid, above 0.50 if the book is "
+           "empty)", "cents", "linear", 1, 0, 1))
     add(_f("bid_size_l1", "book", "B_1: size at the best YES bid", "contracts", "log1p", SIZE_SCALE, 0, 1,
            "0 when no YES bid"))
     add(_f("ask_size_l1", "book", "A_1: size at the best YES ask", "contracts", "log1p", SIZE_SCALE, 0, 1,
@@ -107,14 +107,13 @@ def _features() -> tuple[Feature, ...]:
     add(_f("bid_depth_10", "book", "B_10", "contracts", "log1p", SIZE_SCALE, 0, 1))
     add(_f("ask_depth_10", "book", "A_10", "contracts", "log1p", SIZE_SCALE, 0, 1))
     # --- history of book changes (exchange clock) ---
-    hist = "; from the first change when the history is shorter; 0 before any change"
     for k in EVENT_WINDOWS:
-        add(_f(f"ret_ev{k}", "history", f"mid now - mid {k} book changes ago", "cents", "slog", CENTS_SCALE, -1, 1,
-               f"0 before any change{hist[hist.index(';'):hist.index('; 0')]}"))
-    for t in TIME_WINDOWS_MS:
-        add(_f(f"ret_{_seconds(t)}", "history", f"mid now - mid at now - {t / 1000:g} s (the last change at or "
-               f"before it{hist[:hist.index('; 0')]}; from the oldest of the last {EVENT_CAPACITY} changes kept)",
+        add(_f(f"ret_ev{k}", "history", f"mid now - mid {k} book changes ago (the first change's mid while fewer)",
                "cents", "slog", CENTS_SCALE, -1, 1, "0 before any change"))
+    for t in TIME_WINDOWS_MS:
+        add(_f(f"ret_{_seconds(t)}", "history", f"mid now - mid in force at now - {t / 1000:g} s (the first "
+               f"change's mid while the history is shorter; the oldest kept when more than {EVENT_CAPACITY} changes "
+               "are in the window)", "cents", "slog", CENTS_SCALE, -1, 1, "0 before any change"))
     add(_f(f"rv_ev{EVENT_WINDOWS[1]}", "history", f"sqrt(sum of squared mid changes over the last "
            f"{EVENT_WINDOWS[1]} book changes)", "cents", "log1p", CENTS_SCALE, 0, 1, "0 before any change"))
     for t in TIME_WINDOWS_MS[1:]:
