@@ -14,8 +14,8 @@ Windows: an event window ``k`` covers the last ``k`` book changes; a time window
 covers the changes with ``now - T < ts <= now`` and its return is measured from the
 mid in force at ``now - T`` (the last change at or before it). When the history is
 younger than the window, it is measured from the first change; when the ring holds
-less than the window (more than the capacity of changes in ``T``), from the oldest
-change kept, and counts saturate at the capacity.
+less than the window (more than the capacity of changes in ``T``), the oldest change
+kept is the window's start, so counts saturate at the capacity - 1.
 
 The history starts at the market's first two-sided book: changes before it have no mid
 and are not recorded; later one-sided books carry the last mid forward.
@@ -59,7 +59,11 @@ def _summary_fields() -> tuple[str, ...]:
 
 SUMMARY_FIELDS = _summary_fields()
 """The fields of :meth:`MarketHistory.summary`, in order (-1 marks "never" for the ``since_*``,
-``span_ms`` and ``last_trade_price`` fields)."""
+``span_ms`` and ``last_trade_price`` fields; ``since``/``span`` are clamped at 0)."""
+
+
+_NO_CHANGES = (0, 0) * len(EVENT_WINDOWS) + (0, 0, 0) * len(TIME_WINDOWS_MS)
+_NO_TRADES = (0, -1, -1) + (0, 0, 0) * len(TRADE_WINDOWS_MS)
 
 
 class MarketHistory:
@@ -128,74 +132,88 @@ class MarketHistory:
 
     # --- reads ---
 
-    def summary(self, now_ms: int) -> tuple[int, ...]:
-        """Every window's raw totals at exchange time ``now_ms``, as a flat tuple (:data:`SUMMARY_FIELDS`).
+    def summary(self, now_ms: int) -> list[int]:
+        """Every window's raw totals at exchange time ``now_ms``, as a flat list (:data:`SUMMARY_FIELDS`).
 
         The result depends only on the recorded events and ``now_ms``, never on earlier
         queries (the per-window cursors are only a cache; they also move back if ``now_ms`` does).
+        A ``now_ms`` before the last recorded event is taken as that event's time: the history
+        cannot be rewound (the exchange clock never is).
         """
+        last = self.last_change_ms
+        if last is not None and now_ms < last:
+            now_ms = last
+        last = self.last_trade_ms
+        if last is not None and now_ms < last:
+            now_ms = last
         n = self.n_changes
-        out: list[int] = [n]
         if n == 0:
-            out += (0, -1, -1)
-            out += (0, 0) * len(EVENT_WINDOWS)
-            out += (0, 0, 0) * len(TIME_WINDOWS_MS)
+            out = [0, 0, -1, -1, *_NO_CHANGES]
         else:
+            mask = _EMASK
             ts, mid2, sq2 = self._ts, self._mid2, self._sq2
             lo = n - EVENT_CAPACITY if n > EVENT_CAPACITY else 0
-            top = (n - 1) & _EMASK
+            top = (n - 1) & mask
             m_now = mid2[top]
             s_now = sq2[top]
-            out += (m_now, max(0, now_ms - ts[top]), max(0, now_ms - ts[lo & _EMASK]))
+            since = now_ms - ts[top]
+            span = now_ms - ts[lo & mask]
+            out = [n, m_now, since if since > 0 else 0, span if span > 0 else 0]
             for k in EVENT_WINDOWS:
                 b = n - 1 - k
-                if b < lo:
-                    b = lo
-                b &= _EMASK
+                b = (b if b > lo else lo) & mask
                 out += (m_now - mid2[b], s_now - sq2[b])
             ptr = self._ptr
-            for w, span in enumerate(TIME_WINDOWS_MS):
+            w = 0
+            for span in TIME_WINDOWS_MS:
                 cut = now_ms - span
                 p = ptr[w]
                 if p < lo:
                     p = lo
-                while p < n and ts[p & _EMASK] <= cut:
+                while p < n and ts[p & mask] <= cut:
                     p += 1
-                while p > lo and ts[(p - 1) & _EMASK] > cut:
+                while p > lo and ts[(p - 1) & mask] > cut:
                     p -= 1
                 ptr[w] = p
-                b = (p - 1 if p > lo else lo) & _EMASK
-                out += (m_now - mid2[b], s_now - sq2[b], n - p)
-        return (*out, *self._trade_summary(now_ms))
-
-    def _trade_summary(self, now_ms: int) -> list[int]:
+                w += 1
+                if p > lo or lo == 0:
+                    b = (p - 1 if p > lo else lo) & mask
+                    out += (m_now - mid2[b], s_now - sq2[b], n - p)
+                else:  # the window reaches past the ring: the oldest change kept is its start
+                    b = lo & mask
+                    out += (m_now - mid2[b], s_now - sq2[b], n - lo - 1)
         n = self.n_trades
         if n == 0:
-            return [0, -1, -1] + [0, 0, 0] * len(TRADE_WINDOWS_MS)
+            out += _NO_TRADES
+            return out
+        mask = _TMASK
         tts, flow, vol = self._tts, self._flow, self._vol
         lo = n - TRADE_CAPACITY if n > TRADE_CAPACITY else 0
-        top = (n - 1) & _TMASK
+        top = (n - 1) & mask
         f_now, v_now = flow[top], vol[top]
-        out = [n, max(0, now_ms - tts[top]), self.last_trade_price]
+        since = now_ms - tts[top]
+        out += (n, since if since > 0 else 0, self.last_trade_price)
         ptr = self._tptr
-        for w, span in enumerate(TRADE_WINDOWS_MS):
+        w = 0
+        for span in TRADE_WINDOWS_MS:
             cut = now_ms - span
             p = ptr[w]
             if p < lo:
                 p = lo
-            while p < n and tts[p & _TMASK] <= cut:
+            while p < n and tts[p & mask] <= cut:
                 p += 1
-            while p > lo and tts[(p - 1) & _TMASK] > cut:
+            while p > lo and tts[(p - 1) & mask] > cut:
                 p -= 1
             ptr[w] = p
+            w += 1
             if p > lo:
-                b = (p - 1) & _TMASK
+                b = (p - 1) & mask
                 out += (f_now - flow[b], v_now - vol[b], n - p)
             elif lo == 0:  # every trade is inside the window
                 out += (f_now, v_now, n)
-            else:  # the window reaches past the ring: from the oldest trade kept
-                b = lo & _TMASK
-                out += (f_now - flow[b], v_now - vol[b], n - lo)
+            else:  # the window reaches past the ring: the oldest trade kept is its start
+                b = lo & mask
+                out += (f_now - flow[b], v_now - vol[b], n - lo - 1)
         return out
 
     def __repr__(self) -> str:

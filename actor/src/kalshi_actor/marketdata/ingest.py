@@ -142,7 +142,8 @@ class MarketData:
         grid = None
         if msg.price_ranges:
             try:
-                grid = TickGrid.from_ranges([{"start": r.start, "end": r.end, "step": r.step} for r in msg.price_ranges])
+                bands = [{"start": r.start, "end": r.end, "step": r.step} for r in msg.price_ranges]
+                grid = TickGrid.from_ranges(bands)
             except ValueError:  # GridError, or bad dollar strings: keep the grid we have
                 grid = None
         close_ms = None if msg.close_ts is None else msg.close_ts * 1000

@@ -112,8 +112,8 @@ def _features() -> tuple[Feature, ...]:
                "cents", "slog", CENTS_SCALE, -1, 1, "0 before any change"))
     for t in TIME_WINDOWS_MS:
         add(_f(f"ret_{_seconds(t)}", "history", f"mid now - mid in force at now - {t / 1000:g} s (the first "
-               f"change's mid while the history is shorter; the oldest kept when more than {EVENT_CAPACITY} changes "
-               "are in the window)", "cents", "slog", CENTS_SCALE, -1, 1, "0 before any change"))
+               f"change's mid while the history is shorter; the oldest kept when the window holds more than the "
+               f"{EVENT_CAPACITY} changes kept)", "cents", "slog", CENTS_SCALE, -1, 1, "0 before any change"))
     add(_f(f"rv_ev{EVENT_WINDOWS[1]}", "history", f"sqrt(sum of squared mid changes over the last "
            f"{EVENT_WINDOWS[1]} book changes)", "cents", "log1p", CENTS_SCALE, 0, 1, "0 before any change"))
     for t in TIME_WINDOWS_MS[1:]:
@@ -121,7 +121,7 @@ def _features() -> tuple[Feature, ...]:
                f"(now - {t / 1000:g} s, now])", "cents", "log1p", CENTS_SCALE, 0, 1, "0 before any change"))
     for t, cap in zip(TIME_WINDOWS_MS, (100, 1000, EVENT_CAPACITY)):
         add(_f(f"updates_{_seconds(t)}", "history", f"book changes in (now - {t / 1000:g} s, now], at most "
-               f"{EVENT_CAPACITY}", "count", "log1p", cap, 0, 1, "0 before any change"))
+               f"{EVENT_CAPACITY - 1}", "count", "log1p", cap, 0, 1, "0 before any change"))
     add(_f("since_update", "history", "now - time of the last book change", "seconds", "log1p", HOUR_S, 0, 1,
            "1 (an hour or more) before any change"))
     add(_f("history_span", "history", f"now - time of the oldest book change kept (at most {EVENT_CAPACITY})",
@@ -134,8 +134,8 @@ def _features() -> tuple[Feature, ...]:
         add(_f(f"volume_{_seconds(t)}", "trades", f"size traded in (now - {t / 1000:g} s, now]", "contracts",
                "log1p", 1e5, 0, 1, "0 without trades"))
     for t, cap in zip(TRADE_WINDOWS_MS, (100, TRADE_CAPACITY)):
-        add(_f(f"trades_{_seconds(t)}", "trades", f"trades in (now - {t / 1000:g} s, now], at most {TRADE_CAPACITY}",
-               "count", "log1p", cap, 0, 1, "0 without trades"))
+        add(_f(f"trades_{_seconds(t)}", "trades",
+               f"trades in (now - {t / 1000:g} s, now], at most {TRADE_CAPACITY - 1}", "count", "log1p", cap, 0, 1, "0 without trades"))
     add(_f("since_trade", "trades", "now - time of the last trade", "seconds", "log1p", HOUR_S, 0, 1,
            "1 (an hour or more) before any trade"))
     add(_f("last_trade_vs_mid", "trades", "YES price of the last trade - mid", "cents", "slog", CENTS_SCALE, -1, 1,

@@ -373,10 +373,11 @@ class FillModel:
         fills: list[FillEvent] | None = None
         for r in tuple(resting):
             order = r.order
+            at_our_level = side == order.side and price == order.price
             if (r.pending or r.credit) and ts_ms > r.since:
-                self._settle_unmatched(r)
+                self._settle_unmatched(r, -delta if at_our_level else 0)  # bound by the level before this delta
             if side == order.side:
-                if price == order.price and delta < 0:
+                if at_our_level and delta < 0:
                     decrease = -delta
                     matched = decrease if decrease < r.credit else r.credit
                     r.credit -= matched
@@ -454,14 +455,17 @@ class FillModel:
 
     # --- queue bookkeeping ---
 
-    def _settle_unmatched(self, r: _Resting) -> None:
-        """Decreases no trade claimed in time were cancels (assumed behind us): only the level bound remains."""
-        r.pending = r.credit = 0
-        self._clamp_queue(r)
+    def _settle_unmatched(self, r: _Resting, undo: Count = 0) -> None:
+        """Decreases no trade claimed in time were cancels (assumed behind us): only the level bound remains.
 
-    def _clamp_queue(self, r: _Resting) -> None:
+        ``undo`` takes out a change of our level the book has already applied but that is newer than them.
+        """
+        r.pending = r.credit = 0
+        self._clamp_queue(r, undo)
+
+    def _clamp_queue(self, r: _Resting, undo: Count = 0) -> None:
         order = r.order
-        bound = self.available(order.ticker, order.side, order.price) + r.pending
+        bound = self.available(order.ticker, order.side, order.price) + r.pending + undo
         if order.queue_ahead > bound:
             order.queue_ahead = bound
 
