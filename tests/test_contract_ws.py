@@ -200,8 +200,6 @@ def test_every_served_channel_was_subscribed(session: Session) -> None:
     assert subscribed == set(CHANNELS)
 
 
-@pytest.mark.xfail(strict=True, reason="sim/feed.py _tickers() reads market_ticker(s) only; the spec's subscribe "
-                                       "also takes market_id / market_ids (then every market is sent)")
 async def test_a_subscription_by_market_id_covers_only_that_market(sim_server: RunningSim) -> None:
     engine = sim_server.sim.engine
     t0, t1 = list(engine.markets)[:2]

@@ -303,6 +303,17 @@ def test_market_info_from_rest_market():
     assert info.close_time_ms == 1_800_032_400_000 and info.grid == TickGrid.from_structure("linear_cent")
 
 
+def test_market_info_from_a_recorded_session_header():
+    meta = {"source": "demo", "market_info": {T: {"ticker": T, "close_time": "2027-01-15T17:00:00Z",
+                                                  "price_level_structure": "tapered_deci_cent",
+                                                  "price_ranges": TickGrid.from_structure("tapered_deci_cent")
+                                                  .wire_ranges()}}}
+    (info,) = MarketInfo.from_session_header(meta)
+    assert info.ticker == T and info.close_time_ms == 1_800_032_400_000
+    assert info.grid == TickGrid.from_structure("tapered_deci_cent")
+    assert MarketInfo.from_session_header({"source": "sim"}) == []
+
+
 def test_lifecycle_frames_update_grid_and_close_time():
     md = MarketData([MarketInfo(T, TickGrid.from_structure("linear_cent"), T0)])
     frame = {"type": "market_lifecycle_v2", "sid": 4, "seq": 1,

@@ -290,6 +290,7 @@ class KalshiWebSocket:
         *,
         store: BookStore | None = None,
         on_event: Callable[[Any], object] | None = None,
+        on_raw: Callable[[bytes], object] | None = None,
         use_yes_price: bool = False,
         silence_timeout: float = 30.0,
         ping_interval: float | None = 10.0,
@@ -301,6 +302,7 @@ class KalshiWebSocket:
         self.store = store if store is not None else BookStore()
         self.stats = WSStats()
         self.on_event = on_event
+        self.on_raw = on_raw  # sees every frame as received, before it is ingested (the recorder)
         self.use_yes_price = use_yes_price
         self.silence_timeout = silence_timeout
         self.ping_interval = ping_interval
@@ -418,8 +420,11 @@ class KalshiWebSocket:
 
     async def _read(self, ws: _Connection) -> None:
         feed = self.ingestor.feed
+        on_raw = self.on_raw
         while True:
             raw = await ws.recv(decode=False)
+            if on_raw is not None:
+                on_raw(raw)
             frame = feed(raw)
             if frame is not None:
                 self._dispatch(frame)
@@ -458,7 +463,9 @@ class KalshiWebSocket:
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None and not isinstance(exc, NotConnected):
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        if not isinstance(exc, (NotConnected, websockets.ConnectionClosed)):  # a closed socket is not a failure
             log.warning("kalshi ws background task failed: %s: %s", type(exc).__name__, exc)
 
     # --- frames ---

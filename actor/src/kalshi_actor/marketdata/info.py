@@ -57,6 +57,13 @@ class MarketInfo:
         close_ms = None if close is None else int(close.timestamp() * 1000)
         return cls(market.ticker, market.tick_grid, close_ms)
 
+    @classmethod
+    def from_session_header(cls, meta: Mapping[str, Any]) -> list[MarketInfo]:
+        """The markets of a session header's ``market_info`` (``{ticker: REST market fields}``, as recorded)."""
+        from ..kalshi.models import Market  # the REST models are only needed here
+
+        return [cls.from_market(Market.from_wire(fields)) for fields in (meta.get("market_info") or {}).values()]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"ticker", "close_time_ms", "price_ranges": [{"start","end","step"} dollar strings]}``."""
         return {"ticker": self.ticker, "close_time_ms": self.close_time_ms, "price_ranges": self.grid.wire_ranges()}

@@ -193,8 +193,8 @@ class Recorder:
         tickers = [m.ticker for m in self.markets]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.writer = writer = SessionWriter(self.path, self._header(tickers), flush_every=4096, fsync=self.fsync)
-        self.ws = ws = KalshiWebSocket(self.signer, self.endpoints.ws, **self.ws_options)
-        _record_raw_frames(ws, writer)
+        self.ws = ws = KalshiWebSocket(self.signer, self.endpoints.ws,
+                                       on_raw=lambda raw: writer.write(raw, time.time_ns()), **self.ws_options)
         flusher = asyncio.create_task(self._flush_regularly(writer))
         started = time.monotonic()
         try:
@@ -249,23 +249,6 @@ class Recorder:
         while True:
             await asyncio.sleep(self.flush_interval_s)
             writer.flush()
-
-
-def _record_raw_frames(ws: KalshiWebSocket, writer: SessionWriter) -> None:
-    """Write each frame, as received, before the client ingests it.
-
-    KalshiWebSocket's reader hands every received frame to ``ws.ingestor.feed``; the
-    recorder wraps that one method of its own client instance (no raw-frame hook yet).
-    Must run before ``ws.start()``: each connection's reader looks ``feed`` up once.
-    """
-    ingest = ws.ingestor.feed
-    write = writer.write
-
-    def feed(raw: bytes | str) -> Any:
-        write(raw, time.time_ns())
-        return ingest(raw)
-
-    ws.ingestor.feed = feed  # type: ignore[method-assign]
 
 
 async def record(path: str | os.PathLike[str], *, endpoints: Endpoints, signer: Signer,

@@ -138,7 +138,7 @@ class FeedConnection:
         channels = params.get("channels")
         if not isinstance(channels, list) or not channels:
             return self._error(command_id, 3)
-        tickers = _tickers(params)
+        tickers = _tickers(params, self.hub.engine.markets)
         use_yes_price = params.get("use_yes_price", False)
         if tickers is False or not isinstance(use_yes_price, bool):
             return self._error(command_id, 11)
@@ -178,7 +178,7 @@ class FeedConnection:
         sub = self.subs.get(sid) if isinstance(sid, int) else None
         if sub is None:
             return self._error(command_id, 7)
-        tickers = _tickers(params)
+        tickers = _tickers(params, self.hub.engine.markets)
         if tickers is False:
             return self._error(command_id, 11, sub)
         if not tickers:
@@ -301,22 +301,29 @@ class FeedConnection:
         self._send_reply(frame)
 
 
-def _tickers(params: dict[str, Any]) -> set[str] | None | bool:
-    """The market spec of a command: a set, None when absent, False when malformed."""
+def _tickers(params: dict[str, Any], markets: dict[str, Any]) -> set[str] | None | bool:
+    """The market spec of a command (``market_ticker(s)`` and/or ``market_id(s)``): a set of tickers,
+    None when absent, False when malformed. An unknown market id names no market."""
+    given = False
     tickers: set[str] = set()
-    one = params.get("market_ticker")
-    many = params.get("market_tickers")
-    if one is None and many is None:
-        return None
-    if one is not None:
-        if not isinstance(one, str):
+    for one_key, many_key, by_id in (("market_ticker", "market_tickers", False), ("market_id", "market_ids", True)):
+        one, many = params.get(one_key), params.get(many_key)
+        values: list[Any] = []
+        if one is not None:
+            values.append(one)
+        if many is not None:
+            if not isinstance(many, list):
+                return False
+            values.extend(many)
+        if not all(isinstance(v, str) for v in values):
             return False
-        tickers.add(one)
-    if many is not None:
-        if not isinstance(many, list) or not all(isinstance(t, str) for t in many):
-            return False
-        tickers.update(many)
-    return tickers
+        given = given or one is not None or many is not None
+        if by_id:
+            ids = set(values)
+            tickers.update(t for t, m in markets.items() if m.market_id in ids)
+        else:
+            tickers.update(values)
+    return tickers if given else None
 
 
 class FeedHub:
