@@ -355,7 +355,7 @@ def crossing_scripts(draw):
     return yes, no, sizes, steps
 
 
-@settings(max_examples=int(__import__("os").environ.get("FM_EXAMPLES", 80)), deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(script=crossing_scripts(), fee_type=st.sampled_from(["quadratic", "quadratic_with_maker_fees"]))
 def test_crossing_orders_fill_as_the_engine_fills_them(script, fee_type):
     yes, no, sizes, steps = script
@@ -396,7 +396,7 @@ def queue_scripts(draw):
     return ahead, below, ours, steps
 
 
-@settings(max_examples=int(__import__("os").environ.get("FM_EXAMPLES", 80)), deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(script=queue_scripts())
 def test_a_fifo_queue_fills_as_the_engine_fills_it(script):
     """Our YES bid at 0.50 behind traders' orders; takers (NO buyers) come; only orders behind us cancel."""

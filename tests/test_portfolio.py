@@ -151,6 +151,9 @@ def test_holds_of_resting_orders():
     assert pf.held == M("2.02")  # 2.00 + ceil(0.0175 * 4 * 0.25) = 0.02
     pf.set_orders(T, [])
     assert pf.held == 0 and pf.available == START
+    pf.set_orders(T, [order])
+    pf.settle(T, "yes")  # the exchange cancels resting orders when the market closes
+    assert pf.held == 0 and pf.available == START
 
 
 def test_a_fill_needs_a_positive_count():

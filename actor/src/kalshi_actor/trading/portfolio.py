@@ -163,7 +163,11 @@ class Portfolio:
         return pos
 
     def settle(self, ticker: str, result: BookSide) -> Money:
-        """Settle one market: pay $1.00 per winning contract; returns the payout. Holds must be released first."""
+        """Settle one market: pay $1.00 per winning contract; returns the payout.
+
+        The exchange cancelled our resting orders there when the market closed: their hold is released.
+        """
+        self.set_orders(ticker, ())
         pos = self.positions.get(ticker)
         if pos is None or not pos.count:
             return 0

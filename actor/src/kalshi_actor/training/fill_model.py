@@ -164,7 +164,7 @@ class FillModel:
             elif kind is CancelOrder:
                 resting = self._find(intent.ticker, intent.order_id)
                 if resting is None:
-                    self.rejections.append(Rejection(intent, "order_not_found"))
+                    self._reject(intent, "order_not_found")
                 else:
                     self._remove(resting)
             elif kind is AmendOrder:
@@ -186,50 +186,50 @@ class FillModel:
     def _place(self, intent: PlaceOrder, ts: int, fills: list[FillEvent]) -> None:
         ticker, side, price, count = intent.ticker, intent.side, intent.price, intent.count
         book = self.books.get(ticker)
+        if book is None:
+            return self._reject(intent, "market_not_found")
         code = self._check(book, ticker, side, price, count)
         if code is None and intent.post_only and self._crosses(book, ticker, side, price):
             code = "post_only_cross"
         if code is not None:
-            self.rejections.append(Rejection(intent, code))
-            return
+            return self._reject(intent, code)
         self._next_id += 1
         order_id = f"{self._prefix}-{self._next_id}"
         order = WorkingOrder(order_id, order_id, ticker, side, price, count, ts)
-        filled, stopped = self._take(book, order, count, ts, fills)  # type: ignore[arg-type]
+        filled, stopped = self._take(book, order, count, ts, fills)
         rest = count - filled
         if rest and not stopped and intent.time_in_force == "good_till_canceled":
             order.remaining = rest
-            self._rest(_Resting(order, intent.post_only), book)  # type: ignore[arg-type]
+            self._rest(_Resting(order, intent.post_only))
 
     def _amend(self, intent: AmendOrder, ts: int, fills: list[FillEvent]) -> None:
         resting = self._find(intent.ticker, intent.order_id)
-        if resting is None:
-            self.rejections.append(Rejection(intent, "order_not_found"))
-            return
+        book = self.books.get(intent.ticker)
+        if resting is None or book is None:
+            return self._reject(intent, "order_not_found")
         order = resting.order
-        book = self.books.get(order.ticker)
         remaining = intent.count - order.filled
         code = "invalid_count" if remaining <= 0 else self._check(book, order.ticker, order.side, intent.price, 1)
         if code is None and intent.price == order.price and remaining <= order.remaining:
             order.remaining = remaining  # a decrease keeps its place in the queue
-            return
+            return None
         if code is None and resting.post_only and self._crosses(book, order.ticker, order.side, intent.price):
             code = "post_only_cross"
         if code is not None:
-            self.rejections.append(Rejection(intent, code))
-            return
+            return self._reject(intent, code)
         self._remove(resting)  # a new price or a larger size: back of the queue, may trade
         order.price = intent.price
-        filled, stopped = self._take(book, order, remaining, ts, fills)  # type: ignore[arg-type]
+        filled, stopped = self._take(book, order, remaining, ts, fills)
         rest = remaining - filled
         if rest and not stopped:
             order.remaining = rest
-            fresh = _Resting(order, resting.post_only)
-            self._rest(fresh, book)  # type: ignore[arg-type]
+            self._rest(_Resting(order, resting.post_only))
+        return None
 
-    def _check(self, book: Book | None, ticker: str, side: str, price: Price, count: Count) -> str | None:
-        if book is None:
-            return "market_not_found"
+    def _reject(self, intent: OrderIntent, code: str) -> None:
+        self.rejections.append(Rejection(intent, code))
+
+    def _check(self, book: Book, ticker: str, side: str, price: Price, count: Count) -> str | None:
         if book.stale:
             return "stale_book"
         if side != "yes" and side != "no":
@@ -251,7 +251,8 @@ class FillModel:
         levels = book.no if side == "yes" else book.yes
         return any(self.available(ticker, other, p) for p in levels if p >= limit)
 
-    def _take(self, book: Book, order: WorkingOrder, need: Count, ts: int, fills: list[FillEvent]) -> tuple[Count, bool]:
+    def _take(self, book: Book, order: WorkingOrder, need: Count, ts: int,
+              fills: list[FillEvent]) -> tuple[Count, bool]:
         """Fill ``order`` as a taker against the other side's levels; returns (filled, stopped by self-trade)."""
         ticker = order.ticker
         other = _OTHER[order.side]
@@ -294,7 +295,7 @@ class FillModel:
             stopped = need > 0 and stp is not None
         return start - need, stopped
 
-    def _rest(self, resting: _Resting, book: Book) -> None:
+    def _rest(self, resting: _Resting) -> None:
         order = resting.order
         order.queue_ahead = self.available(order.ticker, order.side, order.price)
         self._resting.setdefault(order.ticker, []).append(resting)
