@@ -89,3 +89,12 @@ def test_replay_refuses_a_session_without_books(tmp_path: Path) -> None:
         writer.write(b'{"type":"subscribed","id":1,"msg":{"channel":"trade","sid":1}}', 1)
     with pytest.raises(ValueError, match="no orderbook frames"):
         ReplayWorld(path)
+
+
+def test_generated_session_header_describes_its_markets(session: Path) -> None:
+    from kalshi_actor.marketdata.info import MarketInfo
+
+    infos = MarketInfo.from_session_header(read_header(session))
+    assert len(infos) == 4
+    assert all(info.close_time_ms and info.close_time_ms > 1_700_000_000_000 for info in infos)
+    assert set(i.ticker for i in infos) == set(_books_from_session(session))

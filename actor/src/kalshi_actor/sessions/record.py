@@ -37,7 +37,7 @@ from ..kalshi.errors import KalshiError, NotFound
 from ..kalshi.models import Market
 from ..kalshi.rest import RestClient
 from ..kalshi.ws import KalshiWebSocket, WSCommandError
-from .format import SessionWriter
+from .format import SessionWriter, market_info
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,6 @@ ALL_MARKETS_CHANNELS = ("market_lifecycle_v2",)  # Kalshi does not filter this c
 CHANNELS = MARKET_CHANNELS + ALL_MARKETS_CHANNELS
 
 # What the header keeps of each market (wire names; Market.from_wire reads it back).
-_MARKET_FIELDS = ("ticker", "event_ticker", "market_type", "title", "status", "open_time", "close_time",
-                  "expected_expiration_time", "latest_expiration_time", "settlement_timer_seconds",
-                  "can_close_early", "price_level_structure", "price_ranges", "notional_value_dollars", "strike_type")
-
 KEY_ID_ENV = "KALSHI_API_KEY_ID"
 PRIVATE_KEY_ENV = "KALSHI_PRIVATE_KEY"  # the PEM text itself
 PRIVATE_KEY_FILE_ENV = "KALSHI_PRIVATE_KEY_FILE"
@@ -228,8 +224,7 @@ class Recorder:
             "selection": "tickers" if self.tickers else f"top {self.n_markets} by volume",
             "channels": list(CHANNELS),
             "tickers": tickers,
-            "market_info": {m.ticker: {k: v for k, v in m.to_wire().items() if k in _MARKET_FIELDS}
-                            for m in self.markets},
+            "market_info": market_info(self.markets),
         }
 
     async def _connect_and_subscribe(self, ws: KalshiWebSocket, tickers: list[str]) -> None:

@@ -266,7 +266,7 @@ def _created(o: sim.Order) -> CreateOrderResponse:
                                **_averages(o, o.filled, o.fill_cost, o.fees_paid))
 
 
-def _wire_market(engine: Engine, m: sim.Market) -> Market:
+def wire_market(engine: Engine, m: sim.Market) -> Market:
     yes_bid, no_bid = engine.best_bids(m.ticker)
     yes_size = engine.book(m.ticker, "yes").get(yes_bid, 0) if yes_bid else 0
     no_size = engine.book(m.ticker, "no").get(no_bid, 0) if no_bid else 0
@@ -328,7 +328,7 @@ async def get_markets(request: Request, limit: int = Query(DEFAULT_LIMIT, ge=0, 
         and (wanted is None or m.ticker in wanted)
     ]
     page, next_cursor = _page(markets, lambda m: m.ticker, cursor, limit or DEFAULT_LIMIT)
-    return _json(MarketsPage(markets=[_wire_market(engine, m) for m in page], cursor=next_cursor))
+    return _json(MarketsPage(markets=[wire_market(engine, m) for m in page], cursor=next_cursor))
 
 
 @router.get("/markets/orderbooks")
@@ -345,7 +345,7 @@ async def get_orderbooks(request: Request, tickers: Annotated[list[str], Query()
 @router.get("/markets/{ticker}")
 async def get_market(request: Request, ticker: str, _: str | None = Depends(optional_account)) -> Response:
     engine: Engine = _sim(request).engine
-    return _json(MarketResponse(market=_wire_market(engine, _market(engine, ticker))))
+    return _json(MarketResponse(market=wire_market(engine, _market(engine, ticker))))
 
 
 @router.get("/markets/{ticker}/orderbook")
