@@ -61,3 +61,23 @@ def test_sim_rejects_bad_flags_with_one_clear_line(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--key expects KEY_ID=PUBLIC_KEY_PEM" in bad.stderr
     bad = subprocess.run([*CLI, "sim", "--initial-balance", "ten"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--initial-balance" in bad.stderr
+
+
+def test_sim_replays_a_session_over_the_real_protocol(tmp_path: Path) -> None:
+    session = tmp_path / "s.session"
+    subprocess.run([*CLI, "sim", "generate", "--markets", "2", "--duration", "30", "--seed", "4", "--out",
+                    str(session)], capture_output=True, text=True, check=True)
+    proc = subprocess.Popen([*CLI, "sim", "--replay", str(session), "--clock", "virtual"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        urls = json.loads(proc.stdout.readline())
+        httpx.post(urls["admin"] + "/clock/advance", json={"ms": 40_000}).raise_for_status()
+        markets = httpx.get(urls["rest"] + "/markets").json()["markets"]
+        assert len(markets) == 2
+        book = httpx.get(f"{urls['rest']}/markets/{markets[0]['ticker']}/orderbook").json()["orderbook_fp"]
+        assert book["yes_dollars"] and book["no_dollars"], "the recorded liquidity is served"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    bad = subprocess.run([*CLI, "sim", "--replay", str(tmp_path / "missing.session")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--replay" in bad.stderr

@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                           "PEM file path or PEM text")
     sim.add_argument("--initial-balance", default="10000", metavar="DOLLARS",
                      help="starting balance of each key's account, in dollars (default: %(default)s)")
+    sim.add_argument("--replay", type=Path, metavar="SESSION",
+                     help="serve a recorded session's books instead of synthetic traders (orders trade against "
+                          "the recorded liquidity); --markets and --seed are then ignored")
     sim.add_argument("--fault-429-rate", type=float, default=0.0, help="share of REST requests answered 429")
     sim.add_argument("--fault-5xx-rate", type=float, default=0.0, help="share of REST requests answered 503")
     sim.add_argument("--fault-create-timeout-rate", type=float, default=0.0,
@@ -191,8 +194,17 @@ def _cmd_sim(args: argparse.Namespace) -> int:
                         seed=args.seed)
     except ValueError as exc:
         raise CommandError(f"fault flags: {exc}") from None
-    sim = Simulator(World(seed=args.seed, n_markets=args.markets, clock=args.clock), faults=faults,
-                    initial_balance=balance)
+    if args.replay:
+        from .sessions.format import SessionError
+        from .sim.replay import ReplayWorld
+
+        try:
+            world = ReplayWorld(args.replay, clock=args.clock)
+        except (OSError, SessionError, ValueError) as exc:
+            raise CommandError(f"--replay: {exc}") from None
+    else:
+        world = World(seed=args.seed, n_markets=args.markets, clock=args.clock)
+    sim = Simulator(world, faults=faults, initial_balance=balance)
     try:
         for key_id, pem in _parse_keys(args.key).items():
             sim.add_key(key_id, pem)
@@ -204,8 +216,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     print(json.dumps(urls.as_dict()), flush=True)
     logging.getLogger("kalshi_actor.sim").info(
-        "simulator: %d markets, seed %d, %s clock, %d key(s); REST %s", args.markets, args.seed, args.clock,
-        len(args.key), urls.rest)
+        "simulator: %d markets (%s), %s clock, %d key(s); REST %s", len(sim.engine.markets),
+        f"replay of {args.replay}" if args.replay else f"seed {args.seed}", args.clock, len(args.key), urls.rest)
     asyncio.run(serve(sim, sock))
     return 0
 

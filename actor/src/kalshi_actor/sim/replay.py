@@ -8,7 +8,7 @@ book moves through it. A recorded level shrinks by at most what is left of it (w
 a client took is already gone). Recorded ``trade`` frames are not replayed as trades:
 the liquidity they removed shows in the deltas.
 
-``ReplayWorld`` has the :class:`~kalshi_actor.sim.world.World` interface the server uses.
+``ReplayWorld`` is driven like :class:`~kalshi_actor.sim.world.World` (the server treats both alike).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ..units import MONEY_SCALE, ONE_DOLLAR, Count, Price
 from .clock import RealTimeClock, Scheduler, VirtualClock
 from .engine import Engine, EngineError
 from .types import BookSide, Market, PriceRange, SelfTradePrevention
+from .world import ClockDriven
 
 REPLAY_ACCOUNT = "sim-replay"
 _BALANCE = 10**12 * MONEY_SCALE  # recorded books can be deep: the replay account never runs dry
@@ -35,7 +36,7 @@ class _Level:
     order_ids: list[str] = field(default_factory=list)
 
 
-class ReplayWorld:
+class ReplayWorld(ClockDriven):
     """Serve a session's recorded books. ``clock`` is ``"real"`` (recorded pace) or ``"virtual"``."""
 
     def __init__(self, path: str | os.PathLike[str], clock: str = "real") -> None:
@@ -53,29 +54,9 @@ class ReplayWorld:
         self.started = False
         self.replayed = 0
 
-    # --- the World interface ---
-    def start(self) -> None:
-        if self.started:
-            return
-        self.started = True
+    def _schedule_all(self) -> None:
         for recorded_ms, ticker, kind, payload in self._events:
             self.clock.call_at(recorded_ms + self._offset_ms, self._apply, ticker, kind, payload)
-        if isinstance(self.clock, RealTimeClock):
-            self.clock.start()
-
-    async def stop(self) -> None:
-        if isinstance(self.clock, RealTimeClock):
-            self.clock.stop()
-
-    @property
-    def clock_kind(self) -> str:
-        return "virtual" if isinstance(self.clock, VirtualClock) else "real_time"
-
-    def run_for(self, duration_ms: int) -> int:
-        if not isinstance(self.clock, VirtualClock):
-            raise TypeError("run_for needs a virtual clock")
-        self.start()
-        return self.clock.run_for(duration_ms)
 
     # --- replaying ---
     def _apply(self, ticker: str, kind: str, payload) -> None:

@@ -35,7 +35,47 @@ class _Live:
     agents: list = field(default_factory=list)
 
 
-class World:
+class ClockDriven:
+    """What drives the simulator's engine: events scheduled on one clock, real or virtual.
+
+    Subclasses set ``self.clock`` and ``self.started = False`` and schedule their events in
+    :meth:`_schedule_all` (called once, by the first :meth:`start`).
+    """
+
+    clock: Scheduler
+    started: bool
+
+    def _schedule_all(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Schedule everything; start a real-time clock on the running loop."""
+        if self.started:
+            return
+        self.started = True
+        self._schedule_all()
+        if isinstance(self.clock, RealTimeClock):
+            self.clock.start()
+
+    async def stop(self) -> None:
+        """Stop pacing a real-time clock (scheduled events stay queued; a later start resumes)."""
+        if isinstance(self.clock, RealTimeClock):
+            self.clock.stop()
+
+    @property
+    def clock_kind(self) -> str:
+        """``"virtual"`` (advanced by :meth:`run_for`) or ``"real_time"``."""
+        return "virtual" if isinstance(self.clock, VirtualClock) else "real_time"
+
+    def run_for(self, duration_ms: int) -> int:
+        """Virtual time only: run ``duration_ms`` of simulated time now. Returns events run."""
+        if not isinstance(self.clock, VirtualClock):
+            raise TypeError("run_for needs a VirtualClock; a RealTimeClock runs by itself")
+        self.start()
+        return self.clock.run_for(duration_ms)
+
+
+class World(ClockDriven):
     """Engine + markets + synthetic traders on one clock.
 
     ``clock`` is a :class:`VirtualClock` / :class:`RealTimeClock`, or ``"virtual"`` (the
@@ -71,33 +111,9 @@ class World:
         for listing in self.catalog.initial(n_markets, self.clock.now_ms()):
             self._list(listing)
 
-    # --- control ---
-    def start(self) -> None:
-        """Schedule every trader and market close; start a real-time clock on the running loop."""
-        if self.started:
-            return
-        self.started = True
+    def _schedule_all(self) -> None:
         for live in list(self.live.values()):
             self._schedule(live)
-        if isinstance(self.clock, RealTimeClock):
-            self.clock.start()
-
-    async def stop(self) -> None:
-        """Stop pacing a real-time clock (scheduled events stay queued; a later start resumes)."""
-        if isinstance(self.clock, RealTimeClock):
-            self.clock.stop()
-
-    @property
-    def clock_kind(self) -> str:
-        """``"virtual"`` (advanced by :meth:`run_for`) or ``"real_time"``."""
-        return "virtual" if isinstance(self.clock, VirtualClock) else "real_time"
-
-    def run_for(self, duration_ms: int) -> int:
-        """Virtual time only: run ``duration_ms`` of simulated time now. Returns events run."""
-        if not isinstance(self.clock, VirtualClock):
-            raise TypeError("run_for needs a VirtualClock; a RealTimeClock runs by itself")
-        self.start()
-        return self.clock.run_for(duration_ms)
 
     def probability(self, ticker: str) -> float:
         """The latent YES probability of a live market now (for tests and dashboards)."""
