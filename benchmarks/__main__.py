@@ -34,11 +34,11 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str]) -> None:
-    rows: list[dict[str, Any]] = []
+    # One table per benchmark module: their rows measure different things, so their columns differ.
     for name in _modules(argv):
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows.extend(importlib.import_module(f"benchmarks.{name}").run())
-    print(_table(rows))
+        rows = importlib.import_module(f"benchmarks.{name}").run()
+        print(f"\n## {name.removeprefix('bench_')}\n{_table(rows)}", flush=True)
 
 
 if __name__ == "__main__":
