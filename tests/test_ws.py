@@ -432,3 +432,20 @@ def test_not_a_session_file(tmp_path: Path):
     path.write_bytes(b"#kalshi-session v1 {}\nnot-a-number\tframe\n")
     with pytest.raises(SessionError):
         list(read_frames(path))
+
+
+async def test_live_frames_go_through_market_data_the_training_ingest_path(sim_server):
+    from kalshi_actor.marketdata import MarketData
+
+    sim = sim_server.sim
+    tickers = sorted(sim.engine.markets)
+    ws = KalshiWebSocket(sim_server.signer, sim_server.urls.ws)
+    md = MarketData(ingestor=ws.ingestor)
+    ws.feed = md.feed
+    async with ws:
+        await ws.subscribe(["orderbook_delta", "trade"], tickers)
+        await advance(sim, 6)
+        await until(lambda: books_match_engine(ws, sim.engine, tickers))
+    assert md.books is ws.store
+    assert md.clock_ms is not None and md.clock_ms <= sim.engine.now_ms()
+    assert md.clock_ms > sim.engine.now_ms() - 3_000, "the exchange clock follows the frames' ts_ms"

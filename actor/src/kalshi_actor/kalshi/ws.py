@@ -310,6 +310,9 @@ class KalshiWebSocket:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.ingestor = FrameIngestor(self.store, self.stats, on_stale=self._on_stale)
+        # Every received frame goes through ``feed``; the live actor replaces it with MarketData.feed
+        # (which wraps this ingestor), so live and training share one ingest path.
+        self.feed: Callable[[bytes], Any] = self.ingestor.feed
         self._signer = signer
         self._subs: list[Subscription] = []
         self._by_sid: dict[int, Subscription] = {}
@@ -419,7 +422,7 @@ class KalshiWebSocket:
             await ws.close()
 
     async def _read(self, ws: _Connection) -> None:
-        feed = self.ingestor.feed
+        feed = self.feed
         on_raw = self.on_raw
         while True:
             raw = await ws.recv(decode=False)
