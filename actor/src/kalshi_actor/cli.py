@@ -5,6 +5,8 @@ Subcommands:
   keygen    write a new API key pair and print its key id
   record    record an exchange's frames of N markets into a session
   models    list, show, verify and promote models of the registry
+  train     train a PPO policy on sessions (or simulated ones) into the registry
+  evaluate  a registry model against baselines on held-out sessions (table + PNG)
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     keygen.set_defaults(func=_cmd_keygen)
     _record_parser(commands)
     _models_parser(commands)
+    _train_parser(commands)
+    _evaluate_parser(commands)
     return parser
 
 
@@ -136,6 +140,104 @@ def _models_parser(commands: argparse._SubParsersAction) -> None:
     verify = actions.add_parser("verify", help="check every file of the models against its checksum")
     verify.add_argument("model_ids", nargs="*", help="model ids (default: all)")
     verify.set_defaults(func=_cmd_models_verify)
+
+
+def _train_parser(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train", help="train a PPO policy on sessions (or simulated ones) and publish it to the registry",
+        description="Train stable-baselines3 PPO in the training environment (one market per episode, the live "
+                    "actor's observation, actions and accounting) and publish the model with its metadata. Without "
+                    "--sessions, simulator sessions are generated into a cache directory. The model is evaluated "
+                    "against baselines on held-out sessions before it is published.")
+    train.add_argument("--sessions", nargs="*", default=[], metavar="PATH", help="session files or directories")
+    train.add_argument("--quick", dest="preset", action="store_const", const="quick", default="default",
+                       help="the quick preset (the default model of `make run`: a few simulated sessions, ~1-2 min)")
+    train.add_argument("--if-missing", action="store_true", help="do nothing when the registry already has a model")
+    train.add_argument("--registry", type=Path, default=None,
+                       help="registry directory (default: $KALSHI_MODEL_REGISTRY, else ./models)")
+    train.add_argument("--cache-dir", type=Path, default=None, help="where simulated sessions are generated")
+    train.add_argument("--eval-sessions", nargs="*", default=[], metavar="PATH",
+                       help="held-out sessions for the evaluation (default: simulated ones with other seeds)")
+    train.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
+    train.add_argument("--timesteps", type=int, help="environment steps to train for")
+    train.add_argument("--seed", type=int, help="random seed (default: 0)")
+    train.add_argument("--n-envs", type=int, help="parallel environments (in one process)")
+    train.add_argument("--threads", type=int, help="torch threads (default: 1)")
+    train.add_argument("--tick-interval", type=float, help="seconds between decisions, exchange clock (0: every "
+                                                          "book change; default 1.0, as the live actor)")
+    train.add_argument("--pricing", choices=["join", "improve", "cross"], help="order pricing (default: join)")
+    train.add_argument("--size", type=int, help="order size in hundredths of a contract (default: 100)")
+    train.add_argument("--inventory-penalty", type=float, help="dollars per contract held per hour (default: 0)")
+    for name, kind in (("learning-rate", float), ("n-steps", int), ("batch-size", int), ("n-epochs", int),
+                       ("gamma", float), ("gae-lambda", float), ("clip-range", float), ("ent-coef", float)):
+        train.add_argument(f"--{name}", type=kind, help="PPO hyperparameter")
+    train.set_defaults(func=_cmd_train)
+
+
+def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate a registry model against baselines on held-out sessions (table + PNG)",
+        description="Play every market of the sessions with the model and with the baselines (hold, random, a "
+                    "market maker, a momentum rule) through the training environment; print a table (net P&L after "
+                    "fees, Sharpe, max drawdown, trades, fees, action distribution; COLLAPSED when >= 90%% of the "
+                    "actions are one action) and write a PNG of the equity curves.")
+    evaluate.add_argument("model_id", nargs="?", default=None, metavar="MODEL", help="model id (default: latest)")
+    evaluate.add_argument("--sessions", nargs="*", default=[], metavar="PATH",
+                          help="held-out session files or directories (default: simulated ones, seeds 10001...)")
+    evaluate.add_argument("--n-sessions", type=int, default=4, help="simulated sessions when none are given")
+    evaluate.add_argument("--registry", type=Path, default=None,
+                          help="registry directory (default: $KALSHI_MODEL_REGISTRY, else ./models)")
+    evaluate.add_argument("--cache-dir", type=Path, default=None, help="where simulated sessions are generated")
+    evaluate.add_argument("--png", type=Path, default=None, help="equity curves (default: evaluation-MODEL.png)")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON after the table")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .registry import RegistryError
+    from .training.train import run_cli
+
+    overrides = {k: v for k, v in (("timesteps", args.timesteps), ("seed", args.seed), ("n_envs", args.n_envs),
+                                   ("threads", args.threads)) if v is not None}
+    env = {k: v for k, v in (("tick_interval_s", args.tick_interval), ("inventory_penalty", args.inventory_penalty))
+           if v is not None}
+    if args.pricing is not None or args.size is not None:
+        from .trading.actions import ActionConfig
+
+        env["action"] = ActionConfig(size=args.size or 100, pricing=args.pricing or "join")
+    ppo = {k: getattr(args, k) for k in ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda",
+                                         "clip_range", "ent_coef") if getattr(args, k) is not None}
+    try:
+        record = run_cli(sessions=args.sessions, preset=args.preset, registry=_registry(args),
+                         cache_dir=args.cache_dir, eval_sessions=args.eval_sessions, no_eval=args.no_eval,
+                         if_missing=args.if_missing, overrides=overrides, env_overrides=env, ppo_overrides=ppo)
+    except (ValueError, OSError, RegistryError) as exc:
+        raise CommandError(str(exc)) from None
+    if record is not None:
+        print(record.model_id)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .registry import RegistryError
+    from .training.env import session_paths
+    from .training.evaluate import evaluate_model
+    from .training.train import SimSessions, default_cache_dir, simulated_sessions
+
+    try:
+        registry = _registry(args)
+        record = registry.resolve(args.model_id)
+        paths = session_paths(args.sessions) if args.sessions else simulated_sessions(
+            SimSessions(count=args.n_sessions, seed=10_001), args.cache_dir or default_cache_dir())
+        png = args.png or Path(f"evaluation-{record.model_id}.png")
+        report = evaluate_model(registry, record.model_id, paths, png=png)
+    except (ValueError, OSError, RegistryError) as exc:
+        raise CommandError(str(exc)) from None
+    print(report.table)
+    print(f"equity curves: {report.png}")
+    if args.json:
+        print(json.dumps(report.metrics(), indent=2))
+    return 0
 
 
 def _world_options(parser: argparse.ArgumentParser) -> None:

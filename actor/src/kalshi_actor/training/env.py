@@ -131,9 +131,9 @@ class EnvConfig:
 class MarketStream:
     """One market's part of a session: ops in stream order.
 
-    ``(_FRAME, raw, clock_before, delta)``: feed ``raw`` (seq renumbered for this market) after
-    moving the clock to ``clock_before`` (the session clock before the frame); ``delta`` is
-    ``(side, price, count, ts_ms)`` of a book delta, for the fill model, else None.
+    ``(_FRAME, raw, clock_before, delta, is_snapshot)``: feed ``raw`` (seq renumbered for this
+    market) after moving the clock to ``clock_before`` (the session clock before the frame);
+    ``delta`` is ``(side, price, count, ts_ms)`` of a book delta, for the fill model, else None.
     ``(_TICK, clock)``: a decision tick at session clock ``clock`` (when ``tick_interval > 0``).
     ``(_STALE, reason)``: a sequence gap of the whole stream made this book stale here.
     """
@@ -152,6 +152,7 @@ class Session:
         self.tick_interval_ms = tick_interval_ms
         self.meta = read_header(self.path)
         self.infos: dict[str, MarketInfo] = {m.ticker: m for m in MarketInfo.from_session_header(self.meta)}
+        self.header_tickers = frozenset(self.infos)
         self.streams: dict[str, MarketStream] = {}
         self.frames = 0
         self._index()
@@ -210,7 +211,7 @@ class Session:
                 elif kind == "market_lifecycle_v2" and msg.get("event_type") in _RESOLVED \
                         and msg.get("result") in ("yes", "no"):
                     stream.result = msg["result"]
-                stream.ops.append((_FRAME, raw, before, delta))
+                stream.ops.append((_FRAME, raw, before, delta, kind == "orderbook_snapshot"))
                 dirty.add(ticker)
             clock = md.clock_ms
             if interval > 0 and clock is not None:
@@ -320,10 +321,12 @@ class KalshiMarketEnv(gym.Env):
         self._stream = session.streams[ticker]
         self._result = self._stream.result
         info = session.infos[ticker]
-        self.md = md = MarketData([info])
+        # a market listed during the session gets its context from its lifecycle frame, as live
+        self.md = md = MarketData([info] if ticker in session.header_tickers else [])
         self.fills = FillModel(md.books, default_fees=self._fees, grids={ticker: info.grid})
         self.portfolio = Portfolio(self.config.initial_cash, default_fees=self._fees)
         self._pos = 0
+        self._i = 0
         self._dirty = False
         self._done = False
         self.steps = 0
@@ -331,18 +334,25 @@ class KalshiMarketEnv(gym.Env):
         self.book = None
         self._last_ms = 0
         self._equity = self.config.initial_cash
-        self._advance()
-        self._equity = self._mark()
+        self._empty = self._advance()
+        if self._empty:  # no decision point at all: the episode is over before it starts
+            self._finish()
+            self._equity = self._final_equity
+        else:
+            self._equity = self._mark()
         self._last_ms = md.now_ms
         return self._observe(), self._info()
 
     def step(self, action: int):
         if self._done:
+            if self.steps == 0 and self._empty:  # reset found no decision point
+                self.steps = 1
+                return self._observe(), 0.0, True, False, self._info()
             raise RuntimeError("step() after the episode ended: call reset()")
         book = self.book
         ticker = self.ticker
         fills = self.fills
-        intents = intents_for_action(action, book, self.md.markets[ticker].grid, self._pos, fills.working(ticker),
+        intents = intents_for_action(int(action), book, self.md.markets[ticker].grid, self._pos, fills.working(ticker),
                                      self.config.action)
         if intents:
             self._book_fills(fills.submit(intents, self.md.now_ms))
@@ -376,10 +386,10 @@ class KalshiMarketEnv(gym.Env):
         on_delta = fills.on_delta
         on_frame = fills.on_frame
         ops = self._stream.ops
-        i = getattr(self, "_i", 0) if self.steps else 0
+        markets = md.markets
+        i = self._i
         n = len(ops)
         tick = self._tick
-        close_ms = md.markets[ticker].close_time_ms
         while i < n:
             op = ops[i]
             i += 1
@@ -403,9 +413,11 @@ class KalshiMarketEnv(gym.Env):
                             frame.msg.event_type in _CLOSING or frame.msg.is_deactivated):
                         self._i = i
                         return True
-                else:  # a snapshot
+                elif op[4]:
                     fills.on_snapshot(ticker)
-                if close_ms is not None and md.clock_ms is not None and md.clock_ms >= close_ms:
+                market = markets.get(ticker)
+                if market is not None and market.close_time_ms is not None and md.clock_ms is not None \
+                        and md.clock_ms >= market.close_time_ms:
                     self._i = i
                     return True
                 if md.changed:
@@ -413,7 +425,7 @@ class KalshiMarketEnv(gym.Env):
                         self._dirty = True
                     else:
                         book = books.get(ticker)
-                        if book is not None and not book.stale:
+                        if book is not None and not book.stale and market is not None:
                             self.book = book
                             self._i = i
                             return False
@@ -421,10 +433,14 @@ class KalshiMarketEnv(gym.Env):
                 clock = op[1]
                 if md.clock_ms is None or clock > md.clock_ms:
                     md.clock_ms = clock
+                market = markets.get(ticker)
+                if market is not None and market.close_time_ms is not None and clock >= market.close_time_ms:
+                    self._i = i
+                    return True
                 if self._dirty:
                     self._dirty = False
                     book = books.get(ticker)
-                    if book is not None and not book.stale:
+                    if book is not None and not book.stale and market is not None:
                         self.book = book
                         self._i = i
                         return False
@@ -462,7 +478,7 @@ class KalshiMarketEnv(gym.Env):
 
     def _observe(self) -> np.ndarray:
         book = self.book
-        if book is None:  # the market never had a fresh book: nothing to see
+        if book is None or self.ticker not in self.md.markets:  # the market never had a fresh book: nothing to see
             return np.zeros(OBS_SIZE, np.float32)
         ticker = self.ticker
         md = self.md
@@ -496,17 +512,12 @@ def env_observations(path: str | os.PathLike[str], config: EnvConfig) -> tuple[l
     rows: list[np.ndarray] = []
     for ticker in env.sessions[0].tickers:
         obs, info = env.reset(options={"session": 0, "ticker": ticker})
-        done = env._done or env.book is None or env._i >= len(env._stream.ops) and env.book is None
-        if env.book is None:
-            continue
-        while True:
+        ended = env._done
+        while not ended:
             keys.append((ticker, info["now_ms"]))
             rows.append(obs)
-            if done:
-                break
             obs, _, terminated, truncated, info = env.step(0)
-            if terminated or truncated:
-                break
+            ended = terminated or truncated
     return keys, _matrix(rows)
 
 
