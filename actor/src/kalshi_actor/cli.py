@@ -41,7 +41,8 @@ class CommandError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kalshi-actor", description=__doc__.split("\n")[0],
+    parser = argparse.ArgumentParser(prog="kalshi-actor", description="Reinforcement-learning trading actors for "
+                                     "Kalshi, with a Kalshi-protocol exchange simulator.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
