@@ -179,6 +179,23 @@ class Portfolio:
         pos.cost_basis = 0
         return payout
 
+    def reset_position(self, ticker: str, count: Count, cost_basis: Money, realized_pnl: Money,
+                       fees_paid: Money) -> Position:
+        """Overwrite one market's position with the exchange's figures (reconciliation); totals follow.
+
+        Cash is not touched: the caller heals it apart (``cash = balance + held``), from the balance.
+        """
+        pos = self.positions.get(ticker)
+        if pos is None:
+            pos = self.positions[ticker] = Position(ticker)
+        self.realized_pnl += realized_pnl - pos.realized_pnl
+        self.fees_paid += fees_paid - pos.fees_paid
+        pos.count = count
+        pos.cost_basis = cost_basis
+        pos.realized_pnl = realized_pnl
+        pos.fees_paid = fees_paid
+        return pos
+
     def set_orders(self, ticker: str, orders: Iterable[WorkingOrder]) -> Money:
         """Set the money held by our resting orders in one market (call when they change); returns it."""
         schedule = self.fee_schedules.get(ticker, self.default_fees)

@@ -61,6 +61,7 @@ from ..trading.actions import N_ACTIONS, ActionConfig, intents_for_action
 from ..trading.fees import FeeSchedule
 from ..trading.portfolio import Mark, mark_value
 from ..trading.portfolio import Portfolio
+from ..trading.types import FillEvent
 from ..units import ONE_DOLLAR, Money
 from .fill_model import FillModel
 
@@ -73,6 +74,7 @@ _RESOLVED = frozenset({"determined", "settled"})
 
 # ops of a market's stream (see Session)
 _FRAME, _TICK, _STALE = 0, 1, 2
+_NEVER = 1 << 62  # a close time that never comes
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,7 @@ class KalshiMarketEnv(gym.Env):
     one named in ``reset(options={"session": i, "ticker": t})``. ``info`` carries exact
     money (micros): ``equity``, ``cash``, ``position``, ``fees``, ``fills``; and at the end
     ``net_pnl`` (equity minus initial cash) and ``settled`` (the result, or None).
+    :attr:`step_fills` holds the :class:`FillEvent` s booked during the last step.
     """
 
     metadata = {"render_modes": []}
@@ -326,6 +329,7 @@ class KalshiMarketEnv(gym.Env):
         self.fills = FillModel(md.books, default_fees=self._fees, grids={ticker: info.grid})
         self.portfolio = Portfolio(self.config.initial_cash, default_fees=self._fees)
         self._pos = 0
+        self.step_fills: list[FillEvent] = []  # our fills since the last decision (exact, for audits)
         self._i = 0
         self._dirty = False
         self._done = False
@@ -352,6 +356,7 @@ class KalshiMarketEnv(gym.Env):
         book = self.book
         ticker = self.ticker
         fills = self.fills
+        self.step_fills = []
         intents = intents_for_action(int(action), book, self.md.markets[ticker].grid, self._pos, fills.working(ticker),
                                      self.config.action)
         if intents:
@@ -384,9 +389,12 @@ class KalshiMarketEnv(gym.Env):
         ticker = self.ticker
         fills = self.fills
         on_delta = fills.on_delta
-        on_frame = fills.on_frame
-        ops = self._stream.ops
         markets = md.markets
+        market = markets.get(ticker)
+        close_ms = market.close_time_ms if market is not None else None
+        if close_ms is None:
+            close_ms = _NEVER
+        ops = self._stream.ops
         i = self._i
         n = len(ops)
         tick = self._tick
@@ -396,28 +404,30 @@ class KalshiMarketEnv(gym.Env):
             kind = op[0]
             if kind == _FRAME:
                 before = op[2]
-                if before is not None and (md.clock_ms is None or before > md.clock_ms):
+                clock = md.clock_ms
+                if before is not None and (clock is None or before > clock):
                     md.clock_ms = before  # the other markets' frames moved the session clock
                 frame = feed(op[1])
                 delta = op[3]
                 if delta is not None:
-                    ts = delta[3]
-                    got = on_delta(ticker, delta[0], delta[1], delta[2], ts if ts is not None else md.now_ms)
+                    got = on_delta(ticker, delta[0], delta[1], delta[2], delta[3] or md.now_ms)
                     if got:
                         self._book_fills(got)
                 elif frame is not None:
-                    got = on_frame(frame)
+                    got = fills.on_frame(frame)
                     if got:
                         self._book_fills(got)
-                    if type(frame) is F.MarketLifecycleFrame and (
-                            frame.msg.event_type in _CLOSING or frame.msg.is_deactivated):
-                        self._i = i
-                        return True
+                    if type(frame) is F.MarketLifecycleFrame:
+                        if frame.msg.event_type in _CLOSING or frame.msg.is_deactivated:
+                            self._i = i
+                            return True
+                        market = markets.get(ticker)  # a new close time, or the market's listing
+                        close_ms = market.close_time_ms if market is not None else None
+                        if close_ms is None:
+                            close_ms = _NEVER
                 elif op[4]:
                     fills.on_snapshot(ticker)
-                market = markets.get(ticker)
-                if market is not None and market.close_time_ms is not None and md.clock_ms is not None \
-                        and md.clock_ms >= market.close_time_ms:
+                if md.now_ms >= close_ms:
                     self._i = i
                     return True
                 if md.changed:
@@ -433,8 +443,7 @@ class KalshiMarketEnv(gym.Env):
                 clock = op[1]
                 if md.clock_ms is None or clock > md.clock_ms:
                     md.clock_ms = clock
-                market = markets.get(ticker)
-                if market is not None and market.close_time_ms is not None and clock >= market.close_time_ms:
+                if clock >= close_ms:
                     self._i = i
                     return True
                 if self._dirty:
@@ -451,6 +460,7 @@ class KalshiMarketEnv(gym.Env):
 
     def _book_fills(self, fills: Iterable) -> None:
         apply = self.portfolio.apply_fill
+        self.step_fills.extend(fills)
         for f in fills:
             self._pos = apply(f).count
             self.n_fills += 1

@@ -70,7 +70,7 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     # the default model of `make run` on a fresh machine: about a minute or two on 2 cores
-    "quick": TrainConfig(timesteps=60_000, n_envs=4, ppo={**PPO_DEFAULTS, "n_steps": 512},
+    "quick": TrainConfig(timesteps=150_000, n_envs=4, ppo={**PPO_DEFAULTS, "n_steps": 512},
                          sim=SimSessions(count=4, markets=3, duration_s=900.0),
                          eval_sim=SimSessions(count=2, markets=3, duration_s=600.0, seed=10_001)),
     "default": TrainConfig(),

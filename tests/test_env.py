@@ -1,0 +1,208 @@
+"""The training environment: gymnasium's checks, determinism, observation parity, exact accounting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from kalshi_actor.observation import OBS_SIZE
+from kalshi_actor.sessions.format import read_frames, read_header
+from kalshi_actor.sim.generate import generate_session
+from kalshi_actor.sim.world import World
+from kalshi_actor.trading.actions import ActionConfig
+from kalshi_actor.training.env import (
+    EnvConfig,
+    KalshiMarketEnv,
+    Session,
+    direct_observations,
+    env_observations,
+    load_session,
+)
+from kalshi_actor.units import ONE_DOLLAR
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``plain``: 4 markets, 5 simulated minutes. ``settling``: markets close and settle, new ones are listed.
+    ``gapped``: ``plain`` with one orderbook_delta removed (a sequence gap in the middle)."""
+    tmp = tmp_path_factory.mktemp("sessions")
+    plain = tmp / "plain.session"
+    generate_session(plain, n_markets=4, seed=5, duration_s=300)
+    settling = tmp / "settling.session"
+    world = World(seed=3, n_markets=2, clock="virtual", lifetime_ms=(60_000, 200_000), settle_delay_ms=5_000)
+    generate_session(settling, n_markets=2, seed=3, duration_s=400, world=world)
+    lines = plain.read_bytes().splitlines(keepends=True)
+    deltas = [i for i, line in enumerate(lines) if b'"orderbook_delta"' in line]
+    cut = deltas[len(deltas) // 2]
+    gapped = tmp / "gapped.session"
+    gapped.write_bytes(b"".join(lines[:cut] + lines[cut + 1:]))
+    return {"plain": plain, "settling": settling, "gapped": gapped}
+
+
+def test_check_env(sessions: dict[str, Path]) -> None:
+    env = KalshiMarketEnv([sessions["plain"], sessions["settling"]])
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=1)
+    assert obs.shape == (OBS_SIZE,) and obs.dtype == np.float32
+    assert env.action_space.n == 5
+
+
+def _trajectory(env: KalshiMarketEnv, seed: int, steps: int) -> list:
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    out = [(obs.tobytes(), info)]
+    for _ in range(steps):
+        obs, reward, terminated, truncated, info = env.step(int(rng.integers(5)))
+        out.append((obs.tobytes(), reward, terminated, truncated, info))
+        if terminated or truncated:
+            obs, info = env.reset()
+            out.append((obs.tobytes(), info))
+    return out
+
+
+def test_same_seed_same_trajectory(sessions: dict[str, Path]) -> None:
+    paths = [sessions["plain"], sessions["settling"]]
+    a = _trajectory(KalshiMarketEnv(paths), 7, 3000)
+    b = _trajectory(KalshiMarketEnv(paths), 7, 3000)
+    assert a == b
+    c = _trajectory(KalshiMarketEnv(paths), 8, 3000)
+    assert a != c
+
+
+@pytest.mark.parametrize("tick", [0.0, 1.0, 5.0])
+@pytest.mark.parametrize("name", ["plain", "settling", "gapped"])
+def test_parity_env_vs_one_marketdata(sessions: dict[str, Path], name: str, tick: float) -> None:
+    """Each market alone in the env sees bit for bit what one MarketData fed the whole session sees."""
+    config = EnvConfig(tick_interval_s=tick)
+    keys_env, obs_env = env_observations(sessions[name], config)
+    keys_direct, obs_direct = direct_observations(sessions[name], config)
+    assert len(keys_env) > 50
+    assert keys_env == keys_direct
+    assert obs_env.view(np.uint32).tobytes() == obs_direct.view(np.uint32).tobytes()
+
+
+def test_gap_makes_books_stale_and_untraded(sessions: dict[str, Path]) -> None:
+    config = EnvConfig(tick_interval_s=0.0)
+    keys_plain, _ = env_observations(sessions["plain"], config)
+    keys_gap, _ = env_observations(sessions["gapped"], config)
+    # every market of the session's book sid goes stale at the gap and stays stale (no resnapshot recorded)
+    gap_ms = _gap_time(sessions["gapped"])
+    assert all(now <= gap_ms for _, now in keys_gap)
+    assert len(keys_gap) < len(keys_plain)
+    session = Session(sessions["gapped"], 0)
+    assert all(any(op[0] == 2 for op in s.ops) for t, s in session.streams.items() if s.book_frames)
+
+
+def _gap_time(path: Path) -> int:
+    last_seq: dict[int, int] = {}
+    import orjson
+
+    clock = 0
+    for _, raw in read_frames(path):
+        frame = orjson.loads(raw)
+        ts = (frame.get("msg") or {}).get("ts_ms") if isinstance(frame.get("msg"), dict) else None
+        sid, seq = frame.get("sid"), frame.get("seq")
+        if sid is not None and seq is not None:
+            if sid in last_seq and seq != last_seq[sid] + 1:
+                return clock
+            last_seq[sid] = seq
+        if ts:
+            clock = max(clock, ts)
+    raise AssertionError("no gap")
+
+
+@pytest.mark.parametrize("pricing", ["join", "improve", "cross"])
+def test_random_actions_never_create_cash(sessions: dict[str, Path], pricing: str) -> None:
+    """Over random episodes: every fill is booked exactly, selling from flat costs money, and the
+    episode's net P&L equals what the fills are worth at settlement minus fees."""
+    config = EnvConfig(tick_interval_s=0.5, action=ActionConfig(size=300, pricing=pricing), mark="bid")
+    env = KalshiMarketEnv([sessions["settling"]], config)
+    rng = np.random.default_rng(11)
+    settled_episodes = 0
+    flat_sells = 0
+    for episode in range(6):
+        obs, info = env.reset(seed=episode)
+        cash, position, fees = config.initial_cash, 0, 0
+        value = {"yes": 0, "no": 0}  # sum over fills of (payout if that result - price), per contract
+        done = False
+        total_reward = 0.0
+        while not done:
+            before_position, before_cash = env._pos, env.portfolio.cash
+            action = int(rng.integers(5))
+            obs, reward, terminated, truncated, info = env.step(action)
+            total_reward += reward
+            done = terminated or truncated
+            for fill in env.step_fills:
+                if position == 0 or (position > 0) == (fill.side == "yes"):
+                    cash -= fill.price * fill.count + fill.fee  # opening: it always costs
+                else:
+                    closed = min(fill.count, abs(position))
+                    cash += ONE_DOLLAR * closed - fill.price * fill.count - fill.fee
+                position += fill.count if fill.side == "yes" else -fill.count
+                fees += fill.fee
+                for result in value:
+                    value[result] += fill.count * ((ONE_DOLLAR if fill.side == result else 0) - fill.price)
+            if before_position == 0 and action == 2 and env.step_fills:  # SELL_YES from flat
+                flat_sells += 1
+                assert env.portfolio.cash < before_cash
+                assert env.step_fills[0].side == "no"
+            if not done:
+                assert (env.portfolio.cash, env._pos, env.portfolio.fees_paid) == (cash, position, fees)
+            assert all(f.count > 0 and 0 < f.price < ONE_DOLLAR for f in env.step_fills)
+        assert np.isclose(total_reward, info["net_pnl"] / 1e6 * config.reward_scale)
+        if info["settled"] is not None:
+            settled_episodes += 1
+            assert info["net_pnl"] == value[info["settled"]] - fees
+            assert info["position"] == 0
+        else:  # marked at the bid: never more than what settlement would pay at best
+            assert info["net_pnl"] <= max(value.values()) - fees
+    assert settled_episodes > 0
+    assert flat_sells > 0 or pricing != "cross"
+
+
+def test_inventory_penalty_costs_reward(sessions: dict[str, Path]) -> None:
+    base = EnvConfig(tick_interval_s=1.0, action=ActionConfig(pricing="cross"))
+    penalised = EnvConfig(tick_interval_s=1.0, action=ActionConfig(pricing="cross"), inventory_penalty=10.0)
+    totals = []
+    for config in (base, penalised):
+        env = KalshiMarketEnv([sessions["plain"]], config)
+        env.reset(seed=3)
+        total = 0.0
+        for _ in range(200):
+            _, reward, terminated, truncated, _ = env.step(1)
+            total += reward
+            if terminated or truncated:
+                break
+        totals.append(total)
+    assert totals[1] < totals[0]
+
+
+def test_episode_ends_at_market_close(sessions: dict[str, Path]) -> None:
+    session = load_session(sessions["settling"], 1000)
+    resolved = [t for t in session.tickers if session.streams[t].result is not None]
+    assert resolved
+    env = KalshiMarketEnv([session])
+    env.reset(options={"session": 0, "ticker": resolved[0]})
+    done = False
+    while not done:
+        _, _, terminated, truncated, info = env.step(0)
+        done = terminated or truncated
+    assert terminated and info["settled"] == session.streams[resolved[0]].result
+    close = session.infos[resolved[0]].close_time_ms
+    assert close is None or info["now_ms"] <= close + 1000
+
+
+def test_config_round_trip_and_validation() -> None:
+    config = EnvConfig(tick_interval_s=0.25, action=ActionConfig(size=200, pricing="improve"), inventory_penalty=0.5)
+    assert EnvConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError):
+        EnvConfig(tick_interval_s=-1)
+    with pytest.raises(ValueError):
+        EnvConfig(mark="last")
+
+
+def test_header_has_market_info(sessions: dict[str, Path]) -> None:
+    assert read_header(sessions["plain"])["market_info"]
