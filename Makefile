@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run sim test bench clean
+.PHONY: setup model run test bench clean
 
 setup: $(STAMP)
 
@@ -19,7 +19,10 @@ KEYS := .keys
 $(KEYS)/key_id: | $(STAMP)
 	$(BIN)/kalshi-actor keygen --out $(KEYS) >/dev/null
 
-run: setup $(KEYS)/key_id  ## the simulator serving live-moving markets (the actor joins it in a later release)
+model: setup  ## the default model: trained on simulator sessions (about a minute) when the registry has none
+	$(BIN)/kalshi-actor train --quick --if-missing
+
+run: setup $(KEYS)/key_id model  ## the simulator serving live-moving markets (the actor joins it in a later release)
 	$(BIN)/kalshi-actor sim --markets 8 --clock real --port 8000 --key "$$(cat $(KEYS)/key_id)=$(KEYS)/public.pem"
 
 test: setup
