@@ -61,6 +61,7 @@ from ..trading.actions import N_ACTIONS, ActionConfig, intents_for_action
 from ..trading.fees import FeeSchedule
 from ..trading.portfolio import Mark, mark_value
 from ..trading.portfolio import Portfolio
+from ..trading.ticks import DecisionTicks
 from ..trading.types import FillEvent
 from ..units import ONE_DOLLAR, Money
 from .fill_model import FillModel
@@ -175,9 +176,8 @@ class Session:
         md = MarketData(self.infos.values(), ingestor=FrameIngestor(BookStore(), on_stale=on_stale))
         feed = md.feed
         seqs: dict[tuple[str, int], int] = {}
-        dirty: set[str] = set()  # markets with frames since the last tick
         interval = self.tick_interval_ms
-        next_tick: int | None = None
+        ticks = DecisionTicks(interval)  # the live actor's decision rule, on the session clock
         loads, dumps = orjson.loads, orjson.dumps
         n = 0
         for _, raw in read_frames(self.path):
@@ -214,16 +214,15 @@ class Session:
                         and msg.get("result") in ("yes", "no"):
                     stream.result = msg["result"]
                 stream.ops.append((_FRAME, raw, before, delta, kind == "orderbook_snapshot"))
-                dirty.add(ticker)
-            clock = md.clock_ms
-            if interval > 0 and clock is not None:
-                if next_tick is None:
-                    next_tick = (clock // interval + 1) * interval
-                elif clock >= next_tick:
-                    for t in dirty:
+                touched = (ticker,)
+            else:
+                touched = ()
+            if interval > 0:  # (0: every book change is a decision point, found while stepping)
+                due = ticks.on_frame(touched, md.clock_ms)
+                if due:
+                    clock = md.clock_ms
+                    for t in due:
                         streams[t].ops.append((_TICK, clock))
-                    dirty.clear()
-                    next_tick = (clock // interval + 1) * interval
         self.frames = n
         for ticker in list(streams):
             if ticker not in md.markets:  # no tick grid known (not in the header, no lifecycle frame with one)
