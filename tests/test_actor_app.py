@@ -293,25 +293,26 @@ async def test_snapshot_then_events_in_order_without_gap_or_duplicate(served, ac
 async def test_events_published_while_a_client_connects_are_not_lost(served, actor: FakeActor) -> None:
     base, _ = served
     hub = actor.events
-    stop = asyncio.Event()
 
-    async def publisher() -> None:  # the loop keeps publishing while clients come and go
+    async def publisher(stop: asyncio.Event) -> None:  # the loop publishes as fast as it can
         while not stop.is_set():
             hub.publish("actor_action", {"action": 0})
             await asyncio.sleep(0)
 
-    task = asyncio.create_task(publisher())
-    try:
-        for _ in range(5):
+    for _ in range(5):
+        stop = asyncio.Event()
+        task = asyncio.create_task(publisher(stop))
+        try:
             async with websockets.connect(_ws_url(base)) as conn:
                 snapshot = json.loads(await asyncio.wait_for(conn.recv(), 10))
                 recent = [e["seq"] for e in snapshot["data"]["recent"]]
                 assert recent[-1] == snapshot["seq"]  # the snapshot reflects exactly the events up to its seq
                 events = await _frames(conn, 50)
                 assert [e["seq"] for e in events] == list(range(snapshot["seq"] + 1, snapshot["seq"] + 51))
-    finally:
-        stop.set()
-        await task
+                stop.set()
+        finally:
+            stop.set()
+            await task
 
 
 async def test_recent_events_are_bounded(served, actor: FakeActor) -> None:

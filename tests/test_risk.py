@@ -194,7 +194,7 @@ def test_loss_limit_halts_cancels_everything_and_stays_latched():
     clock = Clock()
     portfolio = portfolio_with((TICKERS[0], "yes", P("0.50"), C("100")))
     orders = [wo("a", TICKERS[0], "no", P("0.40"), C("5")), wo("b", TICKERS[1], "yes", P("0.20"), C("5"))]
-    risk = RiskManager(RiskLimits(max_position=None, max_exposure=None, max_session_loss=M("20")), clock=clock)
+    risk = RiskManager(RiskLimits(max_position=None, max_exposure=None, max_loss_session=M("20")), clock=clock)
     start = risk.check([], portfolio, orders, {TICKERS[0]: book(TICKERS[0], P("0.50"), P("0.48"))})
     assert risk.state is RiskState.ACTIVE and start.allowed == []
     crash = {TICKERS[0]: book(TICKERS[0], P("0.30"), P("0.68"))}  # 100 YES lose $20 at the bid
@@ -207,7 +207,7 @@ def test_loss_limit_halts_cancels_everything_and_stays_latched():
     recovered = {TICKERS[0]: book(TICKERS[0], P("0.55"), P("0.44"))}
     risk.check([], portfolio, [], recovered)
     assert risk.state is RiskState.HALTED  # latched
-    risk.set_limits(RiskLimits(max_position=None, max_exposure=None, max_session_loss=M("20")))
+    risk.set_limits(RiskLimits(max_position=None, max_exposure=None, max_loss_session=M("20")))
     decision = risk.check([], portfolio, [], recovered)
     assert risk.state is RiskState.ACTIVE and decision.transition.state is RiskState.ACTIVE
 
@@ -215,7 +215,7 @@ def test_loss_limit_halts_cancels_everything_and_stays_latched():
 def test_daily_loss_resets_at_utc_midnight():
     clock = Clock(datetime(2026, 7, 3, 23, 59, tzinfo=UTC).timestamp())
     portfolio = portfolio_with((TICKERS[0], "yes", P("0.50"), C("100")))
-    risk = RiskManager(RiskLimits(max_position=None, max_exposure=None, max_daily_loss=M("10")), clock=clock)
+    risk = RiskManager(RiskLimits(max_position=None, max_exposure=None, max_loss_daily=M("10")), clock=clock)
     risk.check([], portfolio, [], {TICKERS[0]: book(TICKERS[0], P("0.50"), P("0.49"))})
     risk.check([], portfolio, [], {TICKERS[0]: book(TICKERS[0], P("0.40"), P("0.59"))})
     assert risk.state is RiskState.HALTED and "daily" in risk.reason
@@ -226,7 +226,7 @@ def test_daily_loss_resets_at_utc_midnight():
 
 def test_loss_near_the_limit_reduces():
     portfolio = portfolio_with((TICKERS[0], "yes", P("0.50"), C("100")))
-    risk = RiskManager(RiskLimits(max_position=None, max_exposure=None, max_session_loss=M("10")), clock=Clock())
+    risk = RiskManager(RiskLimits(max_position=None, max_exposure=None, max_loss_session=M("10")), clock=Clock())
     risk.check([], portfolio, [], {TICKERS[0]: book(TICKERS[0], P("0.50"), P("0.49"))})
     risk.check([], portfolio, [], {TICKERS[0]: book(TICKERS[0], P("0.41"), P("0.58"))})  # -$9: 90% of the limit
     assert risk.state is RiskState.REDUCING and "near the limit" in risk.reason
@@ -269,6 +269,14 @@ def test_lowered_exposure_limit_cancels_the_largest_resting_order_first():
     risk = RiskManager(RiskLimits(max_position=None, max_exposure=M("3")), clock=Clock())
     decision = risk.check([], Portfolio(M("100")), orders)
     assert decision.allowed == [CancelOrder(TICKERS[1], "big")]  # $1 + $5 > $3: the $5 one goes
+
+
+def test_limits_from_the_actor_config():
+    from kalshi_actor.actor.config import RiskLimits as Settings
+
+    limits = RiskLimits.of(Settings(max_position=5, max_exposure=250, max_loss_session=20))
+    assert (limits.max_position, limits.max_exposure, limits.max_loss_session) == (C("5"), M("250"), M("20"))
+    assert limits.count_step == 100 and limits.max_loss_daily == Settings().max_loss_daily
 
 
 def test_limits_are_validated():

@@ -9,13 +9,13 @@ How the loop uses it
 --------------------
 ::
 
-    risk = RiskManager(RiskLimits(...))                 # clock injectable: RiskManager(limits, clock=...)
+    risk = RiskManager(RiskLimits.of(config.risk), paused=config.paused)   # clock injectable: clock=...
     each tick:
         decision = risk.check(intents, portfolio, manager.orders(), books)
         # decision.transition: a state change (with its reason) for events/metrics, or None
         # decision.rejected / decision.clipped: (intent, reason) pairs for events/metrics
         results = await manager.submit(decision.allowed)
-    hot reload: risk.set_limits(new_limits); risk.set_paused(flag)
+    hot reload: risk.set_limits(RiskLimits.of(new_config.risk)); risk.set_paused(new_config.paused)
     reads: risk.state, risk.reason, risk.session_pnl, risk.daily_pnl
 
 ``check`` with no intents still evaluates the state and returns the cancels it requires,
@@ -36,7 +36,7 @@ Limits (:class:`RiskLimits`; ``None`` disables one)
   before and after this check's amends and places.
 * ``max_orders_per_minute``: places and amends allowed in any sliding 60 s window (cancels are
   never limited: they reduce risk).
-* ``max_session_loss`` / ``max_daily_loss``, in micros: the drop of the portfolio's net P&L
+* ``max_loss_session`` / ``max_loss_daily``, in micros: the drop of the portfolio's net P&L
   (realized + unrealized at ``mark`` - fees) since the session's first check / since the first
   check of the UTC day (the daily base resets at UTC midnight of the injected clock).
 * Sizes are clipped down to multiples of ``count_step`` (whole contracts by default); a size
@@ -88,14 +88,14 @@ class RiskLimits:
     max_position: Count | None = 10_000
     max_exposure: Money | None = 1_000_000_000
     max_orders_per_minute: int | None = 120
-    max_session_loss: Money | None = None
-    max_daily_loss: Money | None = None
+    max_loss_session: Money | None = None
+    max_loss_daily: Money | None = None
     reduce_at_loss_share: float = 0.8
     count_step: Count = 100
     mark: Mark = "bid"
 
     def __post_init__(self) -> None:
-        for name in ("max_position", "max_exposure", "max_orders_per_minute", "max_session_loss", "max_daily_loss"):
+        for name in ("max_position", "max_exposure", "max_orders_per_minute", "max_loss_session", "max_loss_daily"):
             value = getattr(self, name)
             if value is not None and (type(value) is not int or value < 0):
                 raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
@@ -105,6 +105,14 @@ class RiskLimits:
             raise ValueError(f"count_step must be a positive int of hundredths, got {self.count_step!r}")
         if self.mark not in ("bid", "mid"):
             raise ValueError(f"mark must be 'bid' or 'mid', got {self.mark!r}")
+
+    @classmethod
+    def of(cls, settings: object, **overrides: object) -> RiskLimits:
+        """From any object with these attribute names in these units (e.g. ``actor.config.RiskLimits``)."""
+        names = ("max_position", "max_exposure", "max_orders_per_minute", "max_loss_session", "max_loss_daily",
+                 "reduce_at_loss_share", "count_step", "mark")
+        values = {n: getattr(settings, n) for n in names if hasattr(settings, n)}
+        return cls(**{**values, **overrides})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,8 +254,8 @@ class RiskManager:
         if self.paused:
             return RiskState.HALTED, "paused"
         if not self._latched:
-            for name, loss, limit in (("session", -self.session_pnl, limits.max_session_loss),
-                                      ("daily", -self.daily_pnl, limits.max_daily_loss)):
+            for name, loss, limit in (("session", -self.session_pnl, limits.max_loss_session),
+                                      ("daily", -self.daily_pnl, limits.max_loss_daily)):
                 if limit is not None and loss >= limit:
                     self._latched = f"{name} loss {loss} micros reached the limit {limit}"
                     self._latched_daily = name == "daily"
@@ -260,8 +268,8 @@ class RiskManager:
                     return RiskState.REDUCING, f"position {pos.count} in {ticker} beyond the limit {limits.max_position}"
         if limits.max_exposure is not None and portfolio.exposure > limits.max_exposure:
             return RiskState.REDUCING, f"exposure {portfolio.exposure} beyond the limit {limits.max_exposure}"
-        for name, loss, limit in (("session", -self.session_pnl, limits.max_session_loss),
-                                  ("daily", -self.daily_pnl, limits.max_daily_loss)):
+        for name, loss, limit in (("session", -self.session_pnl, limits.max_loss_session),
+                                  ("daily", -self.daily_pnl, limits.max_loss_daily)):
             if limit is not None and loss >= limit * limits.reduce_at_loss_share:
                 return RiskState.REDUCING, f"{name} loss {loss} micros near the limit {limit}"
         return RiskState.ACTIVE, ""
