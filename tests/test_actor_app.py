@@ -19,12 +19,11 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-
 from kalshi_actor.actor.app import Health, ServedActor, create_app, running
 from kalshi_actor.actor.config import ActorConfig, ConfigChange, apply_changes, load_config
 from kalshi_actor.actor.events import EventHub
 from kalshi_actor.actor.metrics import ActorMetrics
-
+from kalshi_actor.actor.risk import RiskState
 from support import until
 
 TOKEN = "admin-token-0123456789abcdef"
@@ -143,6 +142,7 @@ async def test_health_ready(served, actor: FakeActor) -> None:
     ({"books_fresh": False}, "books not fresh"),
     ({"model": None}, "no model loaded"),
     ({"risk_state": "HALTED"}, "halted"),
+    ({"risk_state": RiskState.HALTED}, "halted"),
 ])
 async def test_health_each_condition_matters(served, actor: FakeActor, change: dict, reason: str) -> None:
     _, http = served
@@ -303,13 +303,13 @@ async def test_events_published_while_a_client_connects_are_not_lost(served, act
         stop = asyncio.Event()
         task = asyncio.create_task(publisher(stop))
         try:
-            async with websockets.connect(_ws_url(base)) as conn:
+            # max_queue=None: a full client-side queue would stop the client reading the close handshake
+            async with websockets.connect(_ws_url(base), max_queue=None) as conn:
                 snapshot = json.loads(await asyncio.wait_for(conn.recv(), 10))
                 recent = [e["seq"] for e in snapshot["data"]["recent"]]
                 assert recent[-1] == snapshot["seq"]  # the snapshot reflects exactly the events up to its seq
                 events = await _frames(conn, 50)
                 assert [e["seq"] for e in events] == list(range(snapshot["seq"] + 1, snapshot["seq"] + 51))
-                stop.set()
         finally:
             stop.set()
             await task
@@ -353,7 +353,7 @@ async def test_a_slow_client_is_dropped_and_told_and_never_blocks(env) -> None:
         published = 0
         while hub.dropped_clients == 0 and published < 2000:
             published = hub.publish("actor_action", {"pad": payload})  # returns at once, never awaits
-            await until(lambda: received and received[-1] == published)  # the fast client keeps up
+            await until(lambda n=published: received and received[-1] == n)  # the fast client keeps up
         assert hub.dropped_clients == 1 and hub.client_count == 1  # only the slow one went
         for _ in range(5):  # the loop keeps publishing; the fast client keeps receiving
             published = hub.publish("actor_pnl", {"total": "1.0000"})
@@ -453,3 +453,32 @@ async def test_no_secret_leaves_the_service(served, actor: FakeActor, api_key) -
                                   headers={"Authorization": f"Bearer {TOKEN}"})).text)
     for text in texts:
         assert TOKEN not in text and pem_line not in text and "x" * 32 not in text
+
+
+async def test_closing_the_hub_flushes_then_says_going_away(served, actor: FakeActor) -> None:
+    base, _ = served
+    async with websockets.connect(_ws_url(base)) as conn:
+        await asyncio.wait_for(conn.recv(), 10)  # the snapshot
+        actor.events.publish("actor_status", {"state": "stopping"})
+        await actor.events.close()
+        last = json.loads(await asyncio.wait_for(conn.recv(), 10))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(conn.recv(), 10)
+    assert last["data"] == {"state": "stopping"}  # queued events go out first
+    assert closed.value.rcvd.code == 1001
+    async with websockets.connect(_ws_url(base)) as late:  # a closed hub refuses new clients
+        with pytest.raises(websockets.ConnectionClosed) as refused:
+            await asyncio.wait_for(late.recv(), 10)
+    assert refused.value.rcvd.code == 1001
+
+
+async def test_a_failing_health_report_is_not_ready(served, actor: FakeActor) -> None:
+    _, http = served
+
+    def broken() -> Health:
+        raise RuntimeError("boom")
+
+    actor.health = broken  # type: ignore[method-assign]
+    reply = await http.get("/rl/actor/health")
+    assert reply.status_code == 503 and "health report failed" in reply.json()["last_error"]["message"]
+    assert (await http.get("/rl/actor/health", params={"probe": "live"})).status_code == 200

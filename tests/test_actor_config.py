@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from kalshi_actor.actor.config import (
     ENV_VARS,
     HOT_FIELDS,
@@ -20,7 +19,6 @@ from kalshi_actor.actor.config import (
 )
 from kalshi_actor.kalshi import rest, ws
 from kalshi_actor.units import MONEY_SCALE
-
 from support import until
 
 TOKEN = "admin-token-0123456789abcdef"
@@ -433,3 +431,22 @@ async def test_the_running_watcher_polls_the_file(watched) -> None:
         assert holder.config.model_id == "m-2" and watcher.last.applied == {"model_id": "m-2"}
     finally:
         await watcher.stop()
+
+
+def test_json_logs_are_one_object_per_line(capsys, config: ActorConfig) -> None:
+    import logging
+
+    from kalshi_actor.actor.config import configure_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("json")
+        logging.getLogger("kalshi_actor.test").info("config loaded: %s", config, extra={"market_limit": 7})
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    line = capsys.readouterr().err.strip()
+    entry = json.loads(line)
+    assert entry["level"] == "info" and entry["logger"] == "kalshi_actor.test" and entry["market_limit"] == 7
+    assert "\n" not in line and TOKEN not in line and "**********" in line

@@ -80,8 +80,17 @@ from .metrics import CONTENT_TYPE_LATEST, ActorMetrics
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Health", "ServedActor", "create_app", "running", "serve", "HEALTH_PATH", "WS_PATH", "CONFIG_PATH",
-           "METRICS_PATH"]
+__all__ = [
+    "CONFIG_PATH",
+    "HEALTH_PATH",
+    "METRICS_PATH",
+    "WS_PATH",
+    "Health",
+    "ServedActor",
+    "create_app",
+    "running",
+    "serve",
+]
 
 HEALTH_PATH = "/rl/actor/health"
 WS_PATH = "/rl/actor/ws"
@@ -96,7 +105,8 @@ class Health:
 
     ``connected``: the exchange WebSocket is connected (and REST reachable). ``books_fresh``:
     every subscribed book is live (snapshot received, no unhealed gap); False when none is
-    subscribed. ``risk_state``: ``"ACTIVE"`` | ``"REDUCING"`` | ``"HALTED"``.
+    subscribed. ``risk_state``: ``"ACTIVE"`` | ``"REDUCING"`` | ``"HALTED"`` (or a
+    :class:`~.risk.RiskState`).
     ``active_model``: the serving model, e.g. ``{"id", "algorithm", "loaded_at_ms"}``, or None.
     ``last_reload``: e.g. ``{"ok": False, "model_id", "message", "ts_ms"}``. ``last_error``:
     e.g. ``{"message", "ts_ms"}``. ``alive``: False only when the loop cannot recover (the
@@ -114,6 +124,10 @@ class Health:
     alive: bool = True
     details: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # accept the risk module's enum (its ``name`` is the state) as well as a string
+        object.__setattr__(self, "risk_state", str(getattr(self.risk_state, "name", self.risk_state)).upper())
+
     def not_ready_reasons(self, paused: bool = False) -> list[str]:
         """Why the actor is not ready (empty when it is)."""
         reasons = []
@@ -125,7 +139,7 @@ class Health:
             reasons.append("books not fresh" if self.markets else "no market subscribed")
         if self.active_model is None:
             reasons.append("no model loaded")
-        if str(self.risk_state).upper() == "HALTED":
+        if self.risk_state == "HALTED":
             reasons.append("halted")
         if paused:
             reasons.append("paused")
@@ -133,7 +147,7 @@ class Health:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "connected": self.connected, "books_fresh": self.books_fresh, "risk_state": str(self.risk_state),
+            "connected": self.connected, "books_fresh": self.books_fresh, "risk_state": self.risk_state,
             "active_model": dict(self.active_model) if self.active_model is not None else None,
             "active_model_id": (self.active_model or {}).get("id"),
             "markets": list(self.markets), "last_reload": _plain(self.last_reload),
@@ -202,7 +216,7 @@ class _Service:
         config = self.actor.config
         try:
             health = self.actor.health()
-        except Exception as exc:  # noqa: BLE001 - a failing report is itself the answer: not ready
+        except Exception as exc:
             log.exception("health(): the actor's report failed")
             health = Health(connected=False, books_fresh=False, risk_state="UNKNOWN",
                             last_error={"message": f"health report failed: {type(exc).__name__}"})

@@ -68,14 +68,34 @@ from pydantic import (
 from ..kalshi import rest, ws
 from ..kalshi.auth import KeyLoadError, load_private_key
 from ..registry import default_root
-from ..units import COUNT_SCALE, MONEY_SCALE, Count, Money, UnitError, format_count, format_money, parse_count, parse_money
+from ..units import (
+    COUNT_SCALE,
+    MONEY_SCALE,
+    Money,
+    UnitError,
+    format_count,
+    format_money,
+    parse_count,
+    parse_money,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ActorConfig", "RiskLimits", "ConfigError", "ConfigChange", "ConfigFileWatcher", "HOT_FIELDS", "ENV_VARS",
-    "ENV_PREFIX", "CONFIG_FILE_ENV", "load_config", "apply_changes", "unknown_fields", "read_config_file",
+    "CONFIG_FILE_ENV",
+    "ENV_PREFIX",
+    "ENV_VARS",
+    "HOT_FIELDS",
+    "ActorConfig",
+    "ConfigChange",
+    "ConfigError",
+    "ConfigFileWatcher",
+    "RiskLimits",
+    "apply_changes",
     "configure_logging",
+    "load_config",
+    "read_config_file",
+    "unknown_fields",
 ]
 
 ENV_PREFIX = "RL_ACTOR_"
@@ -110,7 +130,7 @@ class ConfigError(ValueError):
 def _decimal_text(value: Any, what: str) -> str:
     """A number as typed (``12.5`` -> ``"12.5"``); floats via ``repr``, which is the shortest exact form."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ValueError(f"expected {what}, got {type(value).__name__}")
+        raise ValueError(f"expected {what}, got {type(value).__name__}")  # noqa: TRY004 - pydantic reports ValueErrors
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"expected {what}, got {value!r}")
@@ -707,7 +727,7 @@ class ConfigFileWatcher:
             await asyncio.sleep(self.interval)
             try:
                 await self.check()
-            except Exception:  # noqa: BLE001 - the watcher must outlive any one bad poll
+            except Exception:
                 log.exception("config file watcher: checking %s failed", self.path)
 
     async def check(self) -> ConfigChange | None:

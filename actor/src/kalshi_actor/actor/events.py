@@ -55,7 +55,7 @@ import orjson
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EventHub", "EVENT_TYPES", "SNAPSHOT", "DROPPED", "CLOSE_TOO_SLOW", "CLOSE_TOO_MANY", "CLOSE_GOING_AWAY"]
+__all__ = ["CLOSE_GOING_AWAY", "CLOSE_TOO_MANY", "CLOSE_TOO_SLOW", "DROPPED", "EVENT_TYPES", "SNAPSHOT", "EventHub"]
 
 EVENT_TYPES = frozenset({"actor_action", "actor_order", "actor_fill", "actor_position", "actor_pnl",
                          "actor_status", "actor_model"})
@@ -83,7 +83,7 @@ def _now_ms() -> int:
 class _Client:
     """One connection's bounded queue of encoded frames, and how it ended."""
 
-    __slots__ = ("queue", "limit", "wakeup", "close_code", "close_reason", "sent_seq")
+    __slots__ = ("close_code", "close_reason", "limit", "queue", "sent_seq", "wakeup")
 
     def __init__(self, limit: int) -> None:
         self.queue: deque[tuple[int, str]] = deque()
@@ -151,7 +151,7 @@ class EventHub:
     def client_count(self) -> int:
         return len(self._clients)
 
-    def publish(self, type: str, data: Mapping[str, Any], ts_ms: int | None = None) -> int:  # noqa: A002
+    def publish(self, type: str, data: Mapping[str, Any], ts_ms: int | None = None) -> int:
         """Publish one event; returns its ``seq``. Never blocks: encodes once, queues per client.
 
         ``data`` must be JSON-able by orjson (dicts, lists, str, int, float, bool, None, dataclasses).
@@ -202,7 +202,7 @@ class EventHub:
             # No await between taking the snapshot and registering: every event after the
             # snapshot's seq reaches the queue, none before it does.
             snapshot = self._snapshot_frame()
-        except Exception:  # noqa: BLE001 - the loop's snapshot failed; tell the client, keep serving others
+        except Exception:
             log.exception("events: building the snapshot failed")
             await websocket.close(CLOSE_SNAPSHOT_FAILED, "snapshot failed")
             return
@@ -221,7 +221,7 @@ class EventHub:
             for task in (pump, listen):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        except Exception:  # noqa: BLE001 - a client's socket error ends that client only
+        except Exception:
             log.debug("events: a WebSocket client failed", exc_info=True)
         finally:
             self._clients.discard(client)

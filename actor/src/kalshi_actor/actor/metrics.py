@@ -56,8 +56,15 @@ from ..units import COUNT_SCALE, MONEY_SCALE, Count, Money
 if TYPE_CHECKING:
     from .events import EventHub
 
-__all__ = ["ActorMetrics", "PREFIX", "RISK_STATES", "ORDER_ACTIONS", "ORDER_RESULTS", "CONTENT_TYPE_LATEST",
-           "MAX_REJECT_REASONS"]
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "MAX_REJECT_REASONS",
+    "ORDER_ACTIONS",
+    "ORDER_RESULTS",
+    "PREFIX",
+    "RISK_STATES",
+    "ActorMetrics",
+]
 
 PREFIX = "kalshi_actor_"
 RISK_STATES = ("ACTIVE", "REDUCING", "HALTED")

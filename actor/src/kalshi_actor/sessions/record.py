@@ -33,10 +33,11 @@ from .. import __version__
 from ..kalshi import rest as kalshi_rest
 from ..kalshi import ws as kalshi_ws
 from ..kalshi.auth import KeyLoadError, Signer
-from ..kalshi.errors import KalshiError, NotFound
+from ..kalshi.errors import KalshiError
 from ..kalshi.models import Market
 from ..kalshi.rest import RestClient
 from ..kalshi.ws import KalshiWebSocket, WSCommandError
+from ..marketdata.discovery import MarketSelectionError, discover_markets, fetch_markets
 from .format import SessionWriter, market_info
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ PRIVATE_KEY_ENV = "KALSHI_PRIVATE_KEY"  # the PEM text itself
 PRIVATE_KEY_FILE_ENV = "KALSHI_PRIVATE_KEY_FILE"
 
 __all__ = ["Endpoints", "ENVIRONMENTS", "RecordError", "RecordStats", "Recorder", "record", "endpoints",
-           "load_signer", "discover_markets", "CHANNELS"]
+           "load_signer", "CHANNELS"]
 
 
 class RecordError(Exception):
@@ -105,32 +106,6 @@ def load_signer(key_id: str | None = None, private_key_file: str | os.PathLike[s
                       f"or {PRIVATE_KEY_FILE_ENV}")
 
 
-def _rank(market: Market) -> tuple[int, int, int, str]:
-    """Most traded first (24 h volume), then most liquid (size at the touch on both sides), then open interest."""
-    touch = market.yes_bid_size_fp + market.yes_ask_size_fp
-    return (-market.volume_24h_fp, -touch, -market.open_interest_fp, market.ticker)
-
-
-async def discover_markets(rest: RestClient, n: int) -> list[Market]:
-    """The ``n`` most traded open markets (multivariate combos excluded), best first."""
-    if n < 1:
-        raise RecordError("--markets must be at least 1")
-    markets = [m async for m in rest.iter_markets(status="open", limit=1000, mve_filter="exclude")]
-    if not markets:
-        raise RecordError(f"no open markets at {rest.base_url}")
-    return sorted(markets, key=_rank)[:n]
-
-
-async def _fetch_markets(rest: RestClient, tickers: Sequence[str]) -> list[Market]:
-    markets = []
-    for ticker in dict.fromkeys(tickers):
-        try:
-            markets.append(await rest.get_market(ticker))
-        except NotFound:
-            raise RecordError(f"no market {ticker!r} at {rest.base_url}") from None
-    return markets
-
-
 @dataclass
 class RecordStats:
     """What a recording wrote; ``seconds`` is wall time from the first subscription to the stop."""
@@ -182,8 +157,10 @@ class Recorder:
             raise RecordError(f"{self.path} exists; choose a new --out")
         async with RestClient(self.endpoints.rest, self.signer) as rest:
             try:
-                self.markets = (await _fetch_markets(rest, self.tickers) if self.tickers
+                self.markets = (await fetch_markets(rest, self.tickers) if self.tickers
                                 else await discover_markets(rest, self.n_markets))
+            except MarketSelectionError as exc:
+                raise RecordError(str(exc)) from None
             except KalshiError as exc:
                 raise RecordError(f"choosing markets at {self.endpoints.rest}: {exc}") from None
         tickers = [m.ticker for m in self.markets]
