@@ -84,6 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True, help="session file to write")
     generate.set_defaults(func=_cmd_sim_generate)
 
+    run = commands.add_parser(
+        "run", help="run the actor: trade, and serve /rl/actor/ws, /rl/actor/health, /metrics",
+        description="Run the trading actor (FastAPI under uvicorn). Configuration comes from RL_ACTOR_* environment "
+                    "variables and the optional RL_ACTOR_CONFIG_FILE. --sim starts the built-in simulator alongside "
+                    "with a fresh key (a local run needs nothing else).")
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    run.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    run.add_argument("--sim", action="store_true", help="start the built-in simulator and trade against it")
+    run.add_argument("--sim-markets", type=int, default=8, help="the simulator's markets with --sim (default: 8)")
+    run.add_argument("--sim-seed", type=int, default=0, help="the simulator's seed with --sim (default: 0)")
+    run.set_defaults(func=_cmd_run)
+
     keygen = commands.add_parser(
         "keygen", help="write a new API key pair and print its key id",
         description="Write DIR/private.pem and DIR/public.pem (RSA 2048, or Ed25519) and print a new key id. "
@@ -244,6 +256,24 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _world_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markets", type=int, default=8, help="number of markets (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same markets (default: 0)")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import os
+
+    from .actor.config import ConfigError, configure_logging, load_config
+    from .actor.run import run, run_with_simulator
+
+    try:
+        if args.sim:
+            run_with_simulator(os.environ, args.host, args.port, args.sim_markets, args.sim_seed)
+        else:
+            config = load_config(os.environ)
+            configure_logging(config.log_format, args.log_level.upper())
+            run(config, args.host, args.port)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:

@@ -83,12 +83,13 @@ def _now_ms() -> int:
 class _Client:
     """One connection's bounded queue of encoded frames, and how it ended."""
 
-    __slots__ = ("close_code", "close_reason", "limit", "queue", "sent_seq", "wakeup")
+    __slots__ = ("close_code", "close_reason", "ended", "limit", "queue", "sent_seq", "wakeup")
 
     def __init__(self, limit: int) -> None:
         self.queue: deque[tuple[int, str]] = deque()
         self.limit = limit
         self.wakeup: asyncio.Future[None] | None = None
+        self.ended = asyncio.Event()  # the hub ended it (dropped, or shutting down)
         self.close_code: int | None = None  # set when the hub ends the connection
         self.close_reason = ""
         self.sent_seq = 0
@@ -107,6 +108,7 @@ class _Client:
         if final is not None:
             self.queue.append((0, final))
         self.close_code, self.close_reason = code, reason
+        self.ended.set()
         self._wake()
 
     def _wake(self) -> None:
@@ -212,13 +214,15 @@ class EventHub:
             await websocket.send_text(snapshot)
             pump = asyncio.ensure_future(self._pump(websocket, client))
             listen = asyncio.ensure_future(_until_disconnected(websocket))
-            await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
-            if not pump.done() and client.close_code is not None and not listen.done():
-                # dropped but its final frame is stuck behind a full socket: give it a grace period
+            ended = asyncio.ensure_future(client.ended.wait())
+            await asyncio.wait({pump, listen, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if ended.done() and not pump.done() and not listen.done():
+                # Ended by the hub: the pump sends the last frames and closes, unless the socket is
+                # stuck (a client that reads nothing); then it is cut off after the grace period.
                 await asyncio.wait({pump, listen}, timeout=self.drop_grace_s, return_when=asyncio.FIRST_COMPLETED)
-            for task in (pump, listen):
+            for task in (pump, listen, ended):
                 task.cancel()
-            for task in (pump, listen):
+            for task in (pump, listen, ended):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         except Exception:
@@ -247,6 +251,7 @@ class EventHub:
         for client in tuple(self._clients):
             # unlike a drop, queued events still go out first
             client.close_code, client.close_reason = CLOSE_GOING_AWAY, "actor shutting down"
+            client.ended.set()
             client._wake()
         for _ in range(100):  # bounded: each serve() removes its client when its socket is done
             if not self._clients:

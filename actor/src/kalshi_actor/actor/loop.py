@@ -1,0 +1,462 @@
+"""The live actor: the training pieces, unchanged, wired to a real exchange.
+
+Data path (one call per arrow, nothing reaches back up)::
+
+    WebSocket frame -> MarketData.feed (books, history, exchange clock: the training ingest path)
+      -> DecisionTicks (the env's decision rule, on the exchange clock)
+      -> ObservationBuilder (ONE batch for every due market) -> Policy.predict (one forward pass)
+      -> intents_for_action (the training action space) -> RiskManager.check -> LiveOrderManager.submit
+    fill / user_order frames -> LiveOrderManager.on_frame -> Portfolio (the one accounting)
+
+Decisions run inside the WebSocket reader, right after the frame that fired the tick, so a
+recorded session replayed through the training environment meets the same decision points
+with the same state (the parity test). Sending is asynchronous: a market with orders still in
+flight is not decided again until they are answered (it stays marked for the next tick).
+A stale or gapped book is never decided on.
+
+Startup: load the model, reconcile with the exchange (our resting orders from an earlier run
+are cancelled: see :class:`~.orders.LiveOrderManager`), choose the markets, subscribe, and only
+then trade. Shutdown: stop deciding, cancel our resting orders, close the connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ..kalshi.auth import Signer
+from ..kalshi.errors import KalshiError
+from ..kalshi.rest import RestClient
+from ..kalshi.ws import KalshiWebSocket, WSCommandError
+from ..marketdata import MarketData, MarketInfo
+from ..marketdata.discovery import MarketSelectionError, discover_markets, fetch_markets
+from ..observation import MarketInput, ObservationBuilder
+from ..registry import Registry, RegistryError
+from ..trading.actions import intents_for_action
+from ..trading.portfolio import Portfolio
+from ..trading.ticks import DecisionTicks
+from ..trading.types import Action, FillEvent, OrderIntent
+from ..training.policy import Policy
+from ..units import format_count, format_money, format_price
+from .app import Health
+from .config import ActorConfig, ConfigChange, apply_changes
+from .events import EventHub
+from .metrics import ActorMetrics
+from .orders import LiveOrderManager, OrderResult
+from .risk import RiskLimits, RiskManager
+
+log = logging.getLogger(__name__)
+
+BOOK_CHANNELS = ("orderbook_delta", "trade")
+PRIVATE_CHANNELS = ("fill", "user_orders", "market_positions", "market_lifecycle_v2")
+RECONCILE_EVERY_S = 30.0
+PNL_EVERY_S = 1.0
+MODEL_RETRY_S = 10.0
+SHUTDOWN_BUDGET_S = 20.0  # cancelling our orders on SIGTERM must fit the pod's grace period
+
+_ACCEPTED = {"placed": "accepted", "amended": "accepted", "cancelled": "accepted", "rejected": "rejected",
+             "refused": "blocked", "unknown": "error"}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Actor:
+    """One actor trading one account (see the module docstring); served by :func:`~.app.create_app`."""
+
+    def __init__(self, config: ActorConfig) -> None:
+        self.config = config
+        self.metrics = ActorMetrics()
+        self.events = EventHub(snapshot=self.snapshot)
+        self.metrics.track_event_hub(self.events)
+        self.registry = Registry(config.registry)
+        self.policy: Policy | None = None
+        pem = config.private_key_pem()
+        if not config.api_key_id or not pem:
+            raise ValueError("an API key id and private key are required (RL_ACTOR_API_KEY_ID, RL_ACTOR_PRIVATE_KEY"
+                             " or RL_ACTOR_PRIVATE_KEY_FILE)")
+        signer = Signer.from_pem(config.api_key_id, pem)
+        assert config.rest_url and config.ws_url  # the config validates them per environment
+        self.rest = RestClient(config.rest_url, signer, client_order_id_prefix=config.client_order_prefix)
+        self.ws = KalshiWebSocket(signer, config.ws_url, on_event=self._on_event)
+        self.md = MarketData(ingestor=self.ws.ingestor)
+        self.ws.feed = self._on_frame  # live frames take the training ingest path
+        self.portfolio = Portfolio(0)
+        self.orders = LiveOrderManager(self.rest, self.portfolio, config.client_order_prefix, on_start="cancel",
+                                       books=self.md.books, on_fill=self._on_fill)
+        self.risk = RiskManager(RiskLimits.of(config.risk), paused=config.paused)
+        self.ticks = DecisionTicks(round(config.tick_interval * 1000))
+        self.builder = ObservationBuilder(own_orders_in_book=True)
+        self.tickers: list[str] = []
+        self.trading = False
+        self.decisions = 0
+        self._inflight: set[str] = set()
+        self._deferred: set[str] = set()  # due while their orders were in flight: decided at the next tick
+        self._tasks: set[asyncio.Task] = set()
+        self._book_sub = None
+        self._last_reload: dict[str, Any] | None = None
+        self._last_error: dict[str, Any] | None = None
+        self._alive = True
+        self._started_ms = _now_ms()
+
+    # --- lifecycle (ServedActor) ---
+
+    async def start(self) -> None:
+        self._spawn(self._run(), "startup")
+
+    async def stop(self) -> None:
+        """Stop deciding, cancel our resting orders, close the connections (bounded in time)."""
+        self.trading = False
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            results = await asyncio.wait_for(self.orders.cancel_all_own(), SHUTDOWN_BUDGET_S)
+            log.info("shutdown: %d order(s) cancelled", sum(r.outcome == "cancelled" for r in results))
+        except (TimeoutError, KalshiError) as exc:
+            log.error("shutdown: cancelling our orders failed: %s", exc)
+        self._publish_status("stopped")
+        await self.ws.close()
+        await self.rest.aclose()
+
+    async def _run(self) -> None:
+        await self._load_model_until_ready()
+        report = await self.orders.reconcile(startup=True)
+        log.info("reconciled with the exchange: %s", report)
+        await self._follow(await self._choose_markets())
+        self.trading = True
+        self._publish_status("trading")
+        self._spawn(self._every(RECONCILE_EVERY_S, self._reconcile), "reconcile")
+        self._spawn(self._every(PNL_EVERY_S, self._publish_pnl), "pnl")
+
+    async def _load_model_until_ready(self) -> None:
+        while self.policy is None:
+            try:
+                await self._load_model(self.config.model_id)
+            except (RegistryError, OSError, ValueError) as exc:
+                await asyncio.sleep(MODEL_RETRY_S)
+                log.info("retrying the model load after: %s", exc)
+
+    async def _choose_markets(self) -> list[MarketInfo]:
+        cfg = self.config
+        try:
+            if cfg.market_mode == "tickers":
+                markets = await fetch_markets(self.rest, cfg.market_tickers)
+            else:
+                markets = await discover_markets(self.rest, cfg.market_limit)
+        except (MarketSelectionError, KalshiError) as exc:
+            self._error(f"choosing markets: {exc}")
+            raise
+        return [MarketInfo.from_market(m) for m in markets]
+
+    async def _follow(self, infos: list[MarketInfo]) -> None:
+        """Subscribe the books of ``infos`` (replacing the current set) and our private channels."""
+        for info in infos:
+            self.md.add_market(info)
+        wanted = [i.ticker for i in infos]
+        if self._book_sub is None:
+            self.ws.start()
+            await self.ws.wait_ready()
+            self._book_sub = (await self.ws.subscribe(BOOK_CHANNELS[:1], wanted))[0]
+            await self.ws.subscribe(BOOK_CHANNELS[1:], wanted)
+            await self.ws.subscribe(PRIVATE_CHANNELS)
+        else:
+            gone = [t for t in self.tickers if t not in wanted]
+            new = [t for t in wanted if t not in self.tickers]
+            if new:
+                await self.ws.add_markets(self._book_sub, new)
+            if gone:
+                await self.ws.delete_markets(self._book_sub, gone)
+                for ticker in gone:
+                    self.md.books.remove(ticker)
+        self.tickers = wanted
+        self.metrics.set_markets(wanted)
+        log.info("following %d markets", len(wanted))
+
+    # --- the decision path (runs inside the WebSocket reader) ---
+
+    def _on_frame(self, raw: bytes) -> Any:
+        md = self.md
+        frame = md.feed(raw)
+        if self.trading:
+            ticks = self.ticks
+            quiet = ticks.quiet_ticks
+            due = ticks.on_frame(md.changed, md.clock_ms)
+            if ticks.quiet_ticks != quiet:  # boundaries passed with no frame to decide on
+                self.metrics.tick_skipped(ticks.quiet_ticks - quiet)
+            if due is not None:
+                due |= self._deferred
+                self._deferred = set()
+                if due:
+                    self._decide(due)
+        return frame
+
+    def _decide(self, due: Iterable[str]) -> None:
+        policy = self.policy
+        md = self.md
+        books = md.books
+        started = time.perf_counter()
+        tickers = []
+        for ticker in sorted(due):
+            if ticker in self._inflight:
+                self._deferred.add(ticker)
+                continue
+            book = books.get(ticker)
+            if book is not None and not book.stale and ticker in md.markets:
+                tickers.append(ticker)
+        if policy is None or not tickers:
+            return
+        portfolio, orders = self.portfolio, self.orders
+        equity = portfolio.equity(books.books, policy.env_config.mark)
+        now_ms = md.now_ms
+        inputs = [MarketInput(books.books[t], md.history(t), md.markets[t], now_ms, portfolio.positions.get(t),
+                              orders.working(t), portfolio.cash, equity) for t in tickers]
+        obs = self.builder.build(inputs)
+        actions = policy.predict(obs)
+        self.metrics.observe_inference(policy.last_latency_s, len(tickers))
+        config = policy.action_config
+        intents: list[OrderIntent] = []
+        for ticker, action in zip(tickers, actions.tolist()):
+            position = portfolio.positions.get(ticker)
+            intents += intents_for_action(action, books.books[ticker], md.markets[ticker].grid,
+                                          position.count if position else 0, orders.working(ticker), config,
+                                          book_has_own_orders=True)
+            self.events.publish("actor_action", {"ticker": ticker, "action": Action(action).name,
+                                                 "model_id": policy.model_id, "exchange_ts_ms": now_ms})
+        self.decisions += 1
+        decision = self.risk.check(intents, portfolio, orders.orders(), books.books)
+        if decision.transition is not None:
+            self._on_risk_transition(decision.transition)
+        for intent, reason in decision.rejected:
+            self.metrics.order(_action_of(intent), "blocked")
+            self.events.publish("actor_order", {"ticker": intent.ticker, "status": "blocked", "reason": reason,
+                                                **_intent_data(intent)})
+        if decision.allowed:
+            sending = {i.ticker for i in decision.allowed}
+            self._inflight |= sending
+            self._spawn(self._send(decision.allowed, sending, started), "send")
+        self.metrics.observe_tick(time.perf_counter() - started)
+
+    async def _send(self, intents: list[OrderIntent], tickers: set[str], started: float) -> None:
+        try:
+            results = await self.orders.submit(intents)
+        finally:
+            self._inflight -= tickers
+        self.metrics.observe_decision(time.perf_counter() - started)
+        for result in results:
+            self._on_order_result(result)
+
+    def _on_order_result(self, result: OrderResult) -> None:
+        self.metrics.order(result.action, _ACCEPTED.get(result.outcome, "error"))
+        if result.outcome == "rejected":
+            self.metrics.reject(result.code)
+        data = {"ticker": result.ticker, "status": result.outcome, "order_id": result.order_id,
+                "client_order_id": result.client_order_id, "action": result.action, **_intent_data(result.intent)}
+        if result.outcome in ("rejected", "refused", "unknown"):
+            data["reason"] = result.code or result.message
+            data["message"] = result.message
+        self.events.publish("actor_order", data)
+
+    def _on_risk_transition(self, transition: Any) -> None:
+        self.metrics.set_risk_state(transition.state, self.config.paused)
+        log.warning("risk: %s -> %s (%s)", transition.previous.name, transition.state.name, transition.reason)
+        self._publish_status(f"risk {transition.state.name}: {transition.reason}")
+
+    # --- private channels ---
+
+    def _on_event(self, frame: Any) -> None:
+        self.orders.on_frame(frame)
+
+    def _on_fill(self, fill: FillEvent) -> None:
+        self.metrics.fill(fill.side, fill.is_taker, fill.count)
+        self.events.publish("actor_fill", {"ticker": fill.ticker, "order_id": fill.order_id, "side": fill.side,
+                                           "price": format_price(fill.price), "count": format_count(fill.count),
+                                           "fee": format_money(fill.fee), "is_taker": fill.is_taker,
+                                           "trade_id": fill.trade_id, "exchange_ts_ms": fill.ts_ms})
+        self.events.publish("actor_position", self._position_data(fill.ticker))
+
+    # --- periodic work ---
+
+    async def _every(self, seconds: float, job) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception as exc:  # one failed round must not end the job
+                self._error(f"{getattr(job, '__name__', job)}: {exc}")
+
+    async def _reconcile(self) -> None:
+        report = await self.orders.reconcile()
+        if report is not None and getattr(report, "mismatches", None):
+            log.warning("reconciliation healed: %s", report)
+
+    async def _publish_pnl(self) -> None:
+        pnl = self._pnl()
+        books = self.md.books.books
+        mark = self._mark()
+        for ticker, pos in self.portfolio.positions.items():
+            if ticker in self.tickers:
+                self.metrics.set_market(ticker, position=pos.count, realized=pos.realized_pnl,
+                                        unrealized=self.portfolio.unrealized_pnl(books, mark, ticker),
+                                        fees=pos.fees_paid, exposure=pos.cost_basis)
+        self.metrics.set_account(cash=self.portfolio.cash, exposure=self.portfolio.exposure,
+                                 realized=self.portfolio.realized_pnl, unrealized=self.portfolio.unrealized_pnl(books, mark),
+                                 fees=self.portfolio.fees_paid)
+        self.metrics.set_exchange_connected(self.ws.connected)
+        self.metrics.set_risk_state(self.risk.state, self.config.paused)
+        stale = [t for t in self.tickers if (b := self.md.books.get(t)) is None or b.stale]
+        self.metrics.set_books(len(stale))
+        self.events.publish("actor_pnl", pnl)
+        if self.trading:  # the risk state also moves with prices, not only with our orders
+            decision = self.risk.check([], self.portfolio, self.orders.orders(), books)
+            if decision.transition is not None:
+                self._on_risk_transition(decision.transition)
+            if decision.allowed:
+                for result in await self.orders.submit(decision.allowed):
+                    self._on_order_result(result)
+
+    # --- models and hot reload ---
+
+    async def _load_model(self, model_id: str) -> Policy:
+        """Load and validate off the loop, then swap between ticks (one assignment on the loop)."""
+        wanted = model_id or None
+        try:
+            policy = await asyncio.to_thread(Policy.load, self.registry, wanted)
+        except Exception as exc:
+            self.metrics.model_load_failed()
+            self._last_reload = {"ok": False, "model_id": model_id or "latest", "message": str(exc), "ts_ms": _now_ms()}
+            self.events.publish("actor_model", self._model_data())
+            self._error(f"model {model_id or 'latest'}: {exc}")
+            raise
+        self.policy = policy
+        self.metrics.model_loaded(policy.model_id, self._algorithm(policy))
+        self._last_reload = {"ok": True, "model_id": policy.model_id, "message": "loaded", "ts_ms": _now_ms()}
+        if round(self.config.tick_interval * 1000) != policy.env_config.tick_interval_ms:
+            log.warning("tick interval %.3fs differs from the model's training tick %.3fs: observations drift "
+                        "from training", self.config.tick_interval, policy.env_config.tick_interval_s)
+        self.events.publish("actor_model", self._model_data())
+        log.info("serving model %s", policy.model_id)
+        return policy
+
+    async def apply_config(self, changes: dict[str, Any]) -> ConfigChange:
+        change = apply_changes(self.config, changes)
+        new = change.config
+        reload = "model_id" in change.applied or (changes.get("model_id") == "" and not new.model_id)
+        if reload:
+            try:
+                await self._load_model(new.model_id)
+            except Exception as exc:
+                change = change.refuse("model_id", f"the model did not load; the serving one keeps serving: {exc}")
+        if "tick_interval" in change.applied:
+            self.ticks.set_interval(round(new.tick_interval * 1000))
+        if "risk" in change.applied:
+            self.risk.set_limits(RiskLimits.of(new.risk))
+        if "paused" in change.applied:
+            self.risk.set_paused(new.paused)
+            if new.paused:
+                for result in await self.orders.cancel_all_own():
+                    self._on_order_result(result)
+        if {"market_limit", "market_tickers", "market_mode"} & change.applied.keys() and self._book_sub is not None:
+            previous, self.config = self.config, change.config
+            try:
+                await self._follow(await self._choose_markets())
+            except (MarketSelectionError, KalshiError, WSCommandError) as exc:
+                self.config = previous
+                for name in {"market_limit", "market_tickers", "market_mode"} & change.applied.keys():
+                    change = change.refuse(name, f"the markets could not be changed: {exc}")
+        self.config = change.config
+        self.metrics.config_change(len(change.applied), len(change.refused))
+        self._publish_status("configuration changed")
+        return change
+
+    # --- reads (health, snapshot) ---
+
+    def health(self) -> Health:
+        books = self.md.books
+        fresh = bool(self.tickers) and all((b := books.get(t)) is not None and not b.stale for t in self.tickers)
+        return Health(connected=self.ws.connected, books_fresh=fresh, risk_state=self.risk.state.name,
+                      active_model=self._model_data()["active"], markets=list(self.tickers),
+                      last_reload=self._last_reload, last_error=self._last_error, alive=self._alive,
+                      details={"trading": self.trading, "decisions": self.decisions,
+                               "ticks": self.ticks.ticks, "ws": self.ws.stats.as_dict(),
+                               "environment": self.config.environment})
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"status": self._status_data("snapshot"), "model": self._model_data(),
+                "positions": [self._position_data(t) for t in sorted(self.portfolio.positions)],
+                "pnl": self._pnl()}
+
+    def _mark(self) -> str:
+        return self.policy.env_config.mark if self.policy is not None else "bid"
+
+    def _pnl(self) -> dict[str, Any]:
+        p, books = self.portfolio, self.md.books.books
+        unrealized = p.unrealized_pnl(books, self._mark())
+        return {"cash": format_money(p.cash), "realized": format_money(p.realized_pnl),
+                "unrealized": format_money(unrealized), "fees": format_money(p.fees_paid),
+                "total": format_money(p.realized_pnl + unrealized - p.fees_paid),
+                "exposure": format_money(p.exposure)}
+
+    def _position_data(self, ticker: str) -> dict[str, Any]:
+        pos = self.portfolio.position(ticker)
+        books = self.md.books.books
+        return {"ticker": ticker, "position": format_count(pos.count), "cost_basis": format_money(pos.cost_basis),
+                "realized": format_money(pos.realized_pnl), "fees": format_money(pos.fees_paid),
+                "unrealized": format_money(self.portfolio.unrealized_pnl(books, self._mark(), ticker)),
+                "resting_orders": len(self.orders.working(ticker))}
+
+    def _model_data(self) -> dict[str, Any]:
+        policy = self.policy
+        active = None if policy is None else {"id": policy.model_id, "algorithm": self._algorithm(policy),
+                                              "tick_interval_s": policy.env_config.tick_interval_s}
+        return {"active": active, "target": self.config.model_id or "latest", "last_reload": self._last_reload}
+
+    def _status_data(self, message: str) -> dict[str, Any]:
+        return {"name": self.config.name, "environment": self.config.environment, "message": message,
+                "trading": self.trading, "connected": self.ws.connected, "risk_state": self.risk.state.name,
+                "paused": self.config.paused, "markets": len(self.tickers), "started_ms": self._started_ms}
+
+    def _publish_status(self, message: str) -> None:
+        self.events.publish("actor_status", self._status_data(message))
+
+    @staticmethod
+    def _algorithm(policy: Policy) -> str:
+        record = policy.record
+        return record.metadata.algorithm if record is not None else "ppo"
+
+    def _error(self, message: str) -> None:
+        log.error("%s", message)
+        self._last_error = {"message": message, "ts_ms": _now_ms()}
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=f"actor-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._error(f"{task.get_name()} failed: {type(exc).__name__}: {exc}")
+            if task.get_name() == "actor-startup":
+                self._alive = False  # nothing will trade: let the liveness probe restart the pod
+
+
+def _action_of(intent: OrderIntent) -> str:
+    return {"PlaceOrder": "place", "AmendOrder": "amend", "CancelOrder": "cancel"}[type(intent).__name__]
+
+
+def _intent_data(intent: OrderIntent) -> dict[str, Any]:
+    data: dict[str, Any] = {"intent": _action_of(intent)}
+    for name in ("side", "price", "count"):
+        value = getattr(intent, name, None)
+        if value is not None:
+            data[name] = format_price(value) if name == "price" else format_count(value) if name == "count" else value
+    return data
