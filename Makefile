@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup model run test bench clean
+.PHONY: setup model run sim test bench clean
 
 setup: $(STAMP)
 
@@ -22,8 +22,11 @@ $(KEYS)/key_id: | $(STAMP)
 model: setup  ## the default model: trained on simulator sessions (about a minute) when the registry has none
 	$(BIN)/kalshi-actor train --quick --if-missing
 
-run: setup $(KEYS)/key_id model  ## the simulator serving live-moving markets (the actor joins it in a later release)
-	$(BIN)/kalshi-actor sim --markets 8 --clock real --port 8000 --key "$$(cat $(KEYS)/key_id)=$(KEYS)/public.pem"
+run: setup model  ## an actor trading the built-in simulator: health, events and metrics on http://127.0.0.1:8000
+	$(BIN)/kalshi-actor run --sim --port 8000
+
+sim: setup $(KEYS)/key_id  ## the simulator alone, on port 8001, with a generated key in .keys/
+	$(BIN)/kalshi-actor sim --markets 8 --clock real --port 8001 --key "$$(cat $(KEYS)/key_id)=$(KEYS)/public.pem"
 
 test: setup
 	$(BIN)/python -m pytest

@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns everything else
     try:
         return args.func(args) or 0
     except CommandError as exc:
@@ -266,6 +267,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         if args.sim:
+            configure_logging(os.environ.get("RL_ACTOR_LOG_FORMAT", "text"), args.log_level.upper())
             run_with_simulator(os.environ, args.host, args.port, args.sim_markets, args.sim_seed)
         else:
             config = load_config(os.environ)

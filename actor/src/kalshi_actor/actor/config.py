@@ -845,3 +845,4 @@ def configure_logging(log_format: Literal["text", "json"] = "text", level: int |
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the actor's own events
