@@ -61,7 +61,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,11 +68,11 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
-import uvicorn
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from .. import serving
 from .config import ActorConfig, ConfigChange, ConfigError, ConfigFileWatcher, unknown_fields
 from .events import EventHub
 from .metrics import CONTENT_TYPE_LATEST, ActorMetrics
@@ -314,49 +313,16 @@ def create_app(actor: ServedActor, *, static_dir: str | Path | None = None,
 # --- serving ------------------------------------------------------------------------------------
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """Bind first, so ``port=0`` yields a known free port before serving."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
-def _server(app: FastAPI, **options: Any) -> uvicorn.Server:
-    # websockets-sansio: flow control (a slow client blocks its own send, so its bounded queue
-    # fills and it is dropped) and keepalive pings, without the deprecated legacy implementation.
-    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on", **options)
-    return uvicorn.Server(config)
-
-
 async def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn's handlers; shutdown runs the actor's ``stop``)."""
-    sock = _bind(host, port)
-    try:
-        await _server(app, **options).serve(sockets=[sock])
-    finally:
-        sock.close()
+    """Serve until SIGINT/SIGTERM (uvicorn's handlers; shutdown runs the actor's ``stop``).
+
+    uvicorn's ``websockets-sansio``: flow control (a slow client blocks its own send, so its bounded
+    queue fills and it is dropped) and keepalive pings."""
+    await serving.serve(app, serving.bind(host, port), **options)
 
 
 @contextlib.asynccontextmanager
 async def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve ``app`` in the current event loop for the block; yields ``http://host:port``."""
-    sock = _bind(host, port)
-    server = _server(app)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the host owns signals
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # raises the startup error
-                raise RuntimeError("the server stopped during startup")
-            await asyncio.sleep(0.01)
-        actual = sock.getsockname()[1]
-        yield f"http://[{host}]:{actual}" if ":" in host else f"http://{host}:{actual}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serving.running(app, host, port) as sock:
+        yield serving.base_url(sock)

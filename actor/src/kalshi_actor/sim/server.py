@@ -8,22 +8,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import socket
-import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import serving
 from ..kalshi.auth import load_public_key
 from ..units import format_money
 from . import rest_api, ws_api
@@ -205,47 +203,28 @@ class Urls:
         return {"rest": self.rest, "ws": self.ws, "admin": self.admin}
 
 
+def urls_of(sock: socket.socket) -> Urls:
+    base = serving.base_url(sock)
+    ws = serving.base_url(sock, "ws")
+    return Urls(f"{base}{REST_PREFIX}", f"{ws}{WS_PATH}", f"{base}{ADMIN_PREFIX}")
+
+
 def bind(host: str, port: int) -> tuple[socket.socket, Urls]:
-    """Bind the listening socket first, so ``port=0`` yields a known free port before serving."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY only then
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.setblocking(False)
-    actual = sock.getsockname()[1]
-    netloc = f"[{host}]:{actual}" if family == socket.AF_INET6 else f"{host}:{actual}"
-    urls = Urls(f"http://{netloc}{REST_PREFIX}", f"ws://{netloc}{WS_PATH}", f"http://{netloc}{ADMIN_PREFIX}")
-    return sock, urls
+    """Bind first, so ``port=0`` yields a known free port (printed) before serving."""
+    sock = serving.bind(host, port)
+    return sock, urls_of(sock)
 
 
-def _uvicorn_server(app: FastAPI) -> uvicorn.Server:
-    # uvicorn's legacy `websockets` protocol is the one that exposes ping() for Kalshi's heartbeat
-    # (ws_api._heartbeat); its deprecation notice is not the user's concern.
-    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
-    config = uvicorn.Config(app, log_level="warning", ws="websockets", lifespan="on", ws_ping_interval=None)
-    return uvicorn.Server(config)
+_SERVER_OPTIONS = {"ws": "websockets", "ws_ping_interval": None}  # ws_api sends Kalshi's own heartbeat
 
 
 async def serve(sim: Simulator, sock: socket.socket) -> None:
     """Serve until cancelled (or SIGINT/SIGTERM)."""
-    await _uvicorn_server(create_app(sim)).serve(sockets=[sock])
+    await serving.serve(create_app(sim), sock, **_SERVER_OPTIONS)
 
 
 @contextlib.asynccontextmanager
 async def running(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[Urls]:
     """Run the simulator in the current event loop for the duration of the block (tests, embedding)."""
-    sock, urls = bind(host, port)
-    server = _uvicorn_server(create_app(sim))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the host owns signals
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # raises the startup error
-            await asyncio.sleep(0.01)
-        yield urls
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serving.running(create_app(sim), host, port, **_SERVER_OPTIONS) as sock:
+        yield urls_of(sock)
