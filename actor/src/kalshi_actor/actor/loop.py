@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from ..books.book import Book
 from ..kalshi.auth import Signer
 from ..kalshi.errors import KalshiError
 from ..kalshi.rest import RestClient
@@ -36,11 +37,11 @@ from ..marketdata.discovery import MarketSelectionError, discover_markets, fetch
 from ..observation import MarketInput, ObservationBuilder
 from ..registry import Registry, RegistryError
 from ..trading.actions import intents_for_action
-from ..trading.portfolio import Portfolio
+from ..trading.portfolio import Portfolio, mark_value
 from ..trading.ticks import DecisionTicks
-from ..trading.types import Action, FillEvent, OrderIntent
+from ..trading.types import Action, CancelOrder, FillEvent, OrderIntent, WorkingOrder
 from ..training.policy import Policy
-from ..units import format_count, format_money, format_price
+from ..units import COUNT_SCALE, format_count, format_money, format_price
 from .app import Health
 from .config import ActorConfig, ConfigChange, apply_changes
 from .events import EventHub
@@ -53,9 +54,11 @@ log = logging.getLogger(__name__)
 BOOK_CHANNELS = ("orderbook_delta", "trade")
 PRIVATE_CHANNELS = ("fill", "user_orders", "market_positions", "market_lifecycle_v2")
 RECONCILE_EVERY_S = 30.0
+RECONCILE_CHECK_S = 1.0  # how often the order manager's call for an early reconciliation is answered
 PNL_EVERY_S = 1.0
 MODEL_RETRY_S = 10.0
 SHUTDOWN_BUDGET_S = 20.0  # cancelling our orders on SIGTERM must fit the pod's grace period
+BOOK_LEVELS = 5  # top levels per side in the ``book`` of actor_position (the web view's market detail)
 
 _ACCEPTED = {"placed": "accepted", "amended": "accepted", "cancelled": "accepted", "rejected": "rejected",
              "refused": "blocked", "unknown": "error"}
@@ -99,9 +102,13 @@ class Actor:
         self._tasks: set[asyncio.Task] = set()
         self._book_sub = None
         self._last_reload: dict[str, Any] | None = None
+        self._loaded_at_ms: int | None = None
+        self._reported_connected: bool | None = None  # the exchange connection the last actor_status told
+        self._published_positions: dict[str, dict[str, Any]] = {}  # per traded market: its last actor_position
         self._last_error: dict[str, Any] | None = None
         self._alive = True
         self._started_ms = _now_ms()
+        self._reconciled_at = 0.0
 
     # --- lifecycle (ServedActor) ---
 
@@ -130,7 +137,11 @@ class Actor:
         await self._follow(await self._choose_markets())
         self.trading = True
         self._publish_status("trading")
-        self._spawn(self._every(RECONCILE_EVERY_S, self._reconcile), "reconcile")
+        if self._deferred:  # due while starting (tick interval 0: the books' first snapshots)
+            due, self._deferred = self._deferred, set()
+            self._decide(due)
+        self._reconciled_at = time.monotonic()
+        self._spawn(self._every(RECONCILE_CHECK_S, self._reconcile_when_due), "reconcile")
         self._spawn(self._every(PNL_EVERY_S, self._publish_pnl), "pnl")
 
     async def _load_model_until_ready(self) -> None:
@@ -173,26 +184,39 @@ class Actor:
                 await self.ws.delete_markets(self._book_sub, gone)
                 for ticker in gone:
                     self.md.books.remove(ticker)
+                await self._cancel_orders_in(gone)
         self.tickers = wanted
         self.metrics.set_markets(wanted)
         log.info("following %d markets", len(wanted))
+
+    async def _cancel_orders_in(self, tickers: list[str]) -> None:
+        """Cancel our working orders in markets no longer followed: without a book nothing would manage them."""
+        while self._inflight.intersection(tickers):  # a send under way there: its orders are cancelled too
+            await asyncio.sleep(0.01)
+        intents = [CancelOrder(o.ticker, o.order_id) for t in tickers for o in self.orders.working(t)]
+        for result in await self.orders.submit(intents):
+            self._on_order_result(result)
 
     # --- the decision path (runs inside the WebSocket reader) ---
 
     def _on_frame(self, raw: bytes) -> Any:
         md = self.md
         frame = md.feed(raw)
-        if self.trading:
-            ticks = self.ticks
-            quiet = ticks.quiet_ticks
-            due = ticks.on_frame(md.changed, md.clock_ms)
-            if ticks.quiet_ticks != quiet:  # boundaries passed with no frame to decide on
-                self.metrics.tick_skipped(ticks.quiet_ticks - quiet)
-            if due is not None:
-                due |= self._deferred
-                self._deferred = set()
-                if due:
+        # The decision rule sees every frame, those before trading starts too (the subscription's
+        # snapshots), as the training env's does: what they marked is due at the first decision.
+        ticks = self.ticks
+        quiet = ticks.quiet_ticks
+        due = ticks.on_frame(md.changed, md.clock_ms)
+        if ticks.quiet_ticks != quiet:  # boundaries passed with no frame to decide on
+            self.metrics.tick_skipped(ticks.quiet_ticks - quiet)
+        if due is not None:
+            due |= self._deferred
+            self._deferred = set()
+            if due:
+                if self.trading:
                     self._decide(due)
+                else:
+                    self._deferred = due  # decided as soon as trading starts
         return frame
 
     def _decide(self, due: Iterable[str]) -> None:
@@ -289,6 +313,14 @@ class Actor:
             except Exception as exc:  # one failed round must not end the job
                 self._error(f"{getattr(job, '__name__', job)}: {exc}")
 
+    async def _reconcile_when_due(self) -> None:
+        """Every RECONCILE_EVERY_S, and early when the order manager asks (``reconcile_due``): an order
+        with an unknown outcome blocks its market and side until a reconciliation resolves it."""
+        now = time.monotonic()
+        if self.orders.reconcile_due or now - self._reconciled_at >= RECONCILE_EVERY_S:
+            self._reconciled_at = now
+            await self._reconcile()
+
     async def _reconcile(self) -> None:
         report = await self.orders.reconcile()
         if report is not None and getattr(report, "mismatches", None):
@@ -311,6 +343,9 @@ class Actor:
         stale = [t for t in self.tickers if (b := self.md.books.get(t)) is None or b.stale]
         self.metrics.set_books(len(stale))
         self.events.publish("actor_pnl", pnl)
+        self._publish_positions()
+        if self.ws.connected != self._reported_connected:
+            self._publish_status("exchange connected" if self.ws.connected else "exchange connection lost")
         if self.trading:  # the risk state also moves with prices, not only with our orders
             decision = self.risk.check([], self.portfolio, self.orders.orders(), books)
             if decision.transition is not None:
@@ -333,6 +368,7 @@ class Actor:
             self._error(f"model {model_id or 'latest'}: {exc}")
             raise
         self.policy = policy
+        self._loaded_at_ms = _now_ms()
         self.metrics.model_loaded(policy.model_id, self._algorithm(policy))
         self._last_reload = {"ok": True, "model_id": policy.model_id, "message": "loaded", "ts_ms": _now_ms()}
         if round(self.config.tick_interval * 1000) != policy.env_config.tick_interval_ms:
@@ -368,8 +404,7 @@ class Actor:
                 self.config = previous
                 for name in {"market_limit", "market_tickers", "market_mode"} & change.applied.keys():
                     change = change.refuse(name, f"the markets could not be changed: {exc}")
-        self.config = change.config
-        self.metrics.config_change(len(change.applied), len(change.refused))
+        self.config = change.config  # (the app counts the change in the metrics: admin and file alike)
         self._publish_status("configuration changed")
         return change
 
@@ -387,7 +422,7 @@ class Actor:
 
     def snapshot(self) -> dict[str, Any]:
         return {"status": self._status_data("snapshot"), "model": self._model_data(),
-                "positions": [self._position_data(t) for t in sorted(self.portfolio.positions)],
+                "positions": [self._position_data(t) for t in self._traded()],
                 "pnl": self._pnl()}
 
     def _mark(self) -> str:
@@ -404,14 +439,30 @@ class Actor:
     def _position_data(self, ticker: str) -> dict[str, Any]:
         pos = self.portfolio.position(ticker)
         books = self.md.books.books
+        working = self.orders.working(ticker)
         return {"ticker": ticker, "position": format_count(pos.count), "cost_basis": format_money(pos.cost_basis),
                 "realized": format_money(pos.realized_pnl), "fees": format_money(pos.fees_paid),
                 "unrealized": format_money(self.portfolio.unrealized_pnl(books, self._mark(), ticker)),
-                "resting_orders": len(self.orders.working(ticker))}
+                "resting_orders": len(working), "mark": _mark_of(pos.count, self.md.books.get(ticker), self._mark()),
+                "orders": [_working_data(o) for o in working], "book": _book_data(self.md.books.get(ticker))}
+
+    def _traded(self) -> list[str]:
+        """The markets with a position (open or closed) or resting orders of ours."""
+        resting = {t for t in self.tickers if self.orders.working(t)}
+        return sorted(resting.union(self.portfolio.positions))
+
+    def _publish_positions(self) -> None:
+        """Re-publish the traded markets whose figures moved (mark, book, resting orders): the view stays live."""
+        for ticker in self._traded():
+            data = self._position_data(ticker)
+            if data != self._published_positions.get(ticker):
+                self._published_positions[ticker] = data
+                self.events.publish("actor_position", data)
 
     def _model_data(self) -> dict[str, Any]:
         policy = self.policy
         active = None if policy is None else {"id": policy.model_id, "algorithm": self._algorithm(policy),
+                                              "loaded_at_ms": self._loaded_at_ms,
                                               "tick_interval_s": policy.env_config.tick_interval_s}
         return {"active": active, "target": self.config.model_id or "latest", "last_reload": self._last_reload}
 
@@ -421,6 +472,7 @@ class Actor:
                 "paused": self.config.paused, "markets": len(self.tickers), "started_ms": self._started_ms}
 
     def _publish_status(self, message: str) -> None:
+        self._reported_connected = self.ws.connected
         self.events.publish("actor_status", self._status_data(message))
 
     @staticmethod
@@ -460,3 +512,27 @@ def _intent_data(intent: OrderIntent) -> dict[str, Any]:
         if value is not None:
             data[name] = format_price(value) if name == "price" else format_count(value) if name == "count" else value
     return data
+
+
+def _mark_of(count: int, book: Book | None, mark: str) -> str | None:
+    """One contract of the held side at ``mark``, in dollars (None when flat or unpriced)."""
+    if not count or book is None:
+        return None
+    bid = book.best_yes_bid_price if count > 0 else book.best_no_bid_price
+    if bid is None:
+        return None
+    return format_money(mark_value(COUNT_SCALE if count > 0 else -COUNT_SCALE, book, mark))
+
+
+def _working_data(order: WorkingOrder) -> dict[str, Any]:
+    return {"order_id": order.order_id, "side": order.side, "price": format_price(order.price),
+            "remaining": format_count(order.remaining), "filled": format_count(order.filled)}
+
+
+def _book_data(book: Book | None) -> dict[str, Any] | None:
+    """The top of a book (YES and NO bids, best first, ``[price, size]``), bounded by BOOK_LEVELS."""
+    if book is None:
+        return None
+    return {"yes": [[format_price(p), format_count(n)] for p, n in book.bids("yes", BOOK_LEVELS)],
+            "no": [[format_price(p), format_count(n)] for p, n in book.bids("no", BOOK_LEVELS)],
+            "stale": book.stale, "ts_ms": book.ts_ms}

@@ -17,7 +17,7 @@ from .app import create_app, serve
 from .config import ActorConfig, load_config
 from .loop import Actor
 
-WEB_DIR_ENV = "RL_ACTOR_WEB_DIR"
+WEB_DIR_ENV = "KALSHI_ACTOR_WEB_DIR"  # not RL_ACTOR_*: the config refuses unknown RL_ACTOR_ variables
 
 
 def run(config: ActorConfig, host: str, port: int) -> None:

@@ -1,0 +1,93 @@
+"""Training/serving parity: the frames a live actor received, replayed through the training env,
+give bit-identical observations (and so actions) at the same decision points.
+
+The actor (a holding policy: no orders, so the portfolio stays flat on both sides) trades the
+simulator over real sockets; every raw frame its WebSocket receives is written to a session
+(``ws.on_raw`` -> :class:`SessionWriter`, the recorder's way), with a header built from the
+exchange's REST markets. The live path is "the observations the Actor built", keyed by
+``(ticker, now_ms)`` (a spy on its ObservationBuilder that calls through); the training path is
+:func:`env_observations` on the recorded session (the ``ObservationPath`` signature).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from actor_models import Models, build_models
+from kalshi_actor.actor.app import create_app, running
+from kalshi_actor.actor.config import ActorConfig
+from kalshi_actor.actor.loop import Actor
+from kalshi_actor.kalshi.rest import RestClient
+from kalshi_actor.observation import OBS_SIZE
+from kalshi_actor.sessions.format import SessionWriter, market_info
+from kalshi_actor.training.env import direct_observations, env_observations
+from support import until
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
+    return build_models(tmp_path_factory.mktemp("registry"))
+
+
+def _live_path(actor: Actor) -> list[tuple[tuple[str, int], np.ndarray]]:
+    """Every observation row the actor builds, keyed by (ticker, now_ms)."""
+    rows: list[tuple[tuple[str, int], np.ndarray]] = []
+    build = actor.builder.build
+
+    def recording(inputs):
+        inputs = list(inputs)
+        obs = build(inputs)
+        rows.extend(((m.info.ticker, m.now_ms), row.copy()) for m, row in zip(inputs, obs))
+        return obs
+
+    actor.builder.build = recording  # type: ignore[method-assign]
+    return rows
+
+
+@pytest.mark.parametrize(("tick_interval", "gap"), [(1.0, False), (0.0, False), (1.0, True)],
+                         ids=["tick-1s", "every-change", "tick-1s-seq-gap"])
+async def test_live_observations_equal_the_training_envs(sim_server, models: Models, tmp_path: Path,
+                                                        tick_interval: float, gap: bool) -> None:
+    engine = sim_server.sim.engine
+    async with RestClient(sim_server.urls.rest) as rest:
+        header = {"source": "live-actor", "market_info": market_info([await rest.get_market(t) for t in engine.markets])}
+    config = ActorConfig.model_validate({
+        "environment": "sim", "rest_url": sim_server.urls.rest, "ws_url": sim_server.urls.ws,
+        "api_key_id": sim_server.key.key_id, "private_key": sim_server.key.private_pem, "registry": str(models.root),
+        "model_id": models.hold, "market_limit": len(engine.markets), "tick_interval": tick_interval})
+    actor = Actor(config)
+    live = _live_path(actor)
+    path = tmp_path / "live.session"
+    with SessionWriter(path, header) as writer:
+        actor.ws.on_raw = lambda raw: writer.write(raw, engine.now_ms() * 1_000_000)
+        async with running(create_app(actor)):
+            await until(lambda: actor.trading and actor.health().books_fresh, timeout=30)
+            for step in range(60):  # 15 s of exchange time
+                if gap and step == 30:  # a sequence gap mid-run: the books go stale, then a resnapshot heals them
+                    sim_server.sim.faults.skip_seq = 1
+                sim_server.sim.world.run_for(250)
+                await asyncio.sleep(0.01)
+                if gap and step >= 30:
+                    await until(lambda: actor.health().books_fresh)
+            await asyncio.sleep(0.2)
+    assert actor.orders.stats.fills == 0 and not engine.resting_orders(sim_server.key.key_id)
+    assert (actor.ws.stats.gaps, actor.ws.stats.resyncs) == ((1, 1) if gap else (0, 0))  # a book gap, healed
+
+    env_config = dataclasses.replace(actor.policy.env_config, tick_interval_s=tick_interval)  # the actor's tick
+    keys, obs = env_observations(path, env_config)
+    direct_keys, direct = direct_observations(path, env_config)
+    live.sort(key=lambda item: item[0])  # markets sorted by ticker, each in time order (a stable sort)
+    live_keys = [k for k, _ in live]
+    live_obs = np.stack([row for _, row in live]) if live else np.zeros((0, OBS_SIZE), np.float32)
+
+    assert len(live_keys) > 20
+    assert live_keys == keys
+    diff = [(k, np.flatnonzero(a != b).tolist()) for k, a, b in zip(keys, live_obs, obs) if not np.array_equal(a, b)]
+    assert diff == []  # bit for bit
+    assert direct_keys == keys and np.array_equal(direct, obs)
+    assert np.array_equal(actor.policy.predict(live_obs), actor.policy.predict(obs))
