@@ -23,6 +23,7 @@ from kalshi_actor.actor.app import create_app, running
 from kalshi_actor.actor.config import ActorConfig
 from kalshi_actor.actor.loop import Actor
 from kalshi_actor.kalshi.rest import RestClient
+from kalshi_actor.marketdata.discovery import fee_schedules
 from kalshi_actor.observation import OBS_SIZE
 from kalshi_actor.sessions.format import SessionWriter, market_info
 from kalshi_actor.training.env import direct_observations, env_observations
@@ -55,7 +56,8 @@ async def test_live_observations_equal_the_training_envs(sim_server, models: Mod
                                                         tick_interval: float, gap: bool) -> None:
     engine = sim_server.sim.engine
     async with RestClient(sim_server.urls.rest) as rest:
-        header = {"source": "live-actor", "market_info": market_info([await rest.get_market(t) for t in engine.markets])}
+        markets = [await rest.get_market(t) for t in engine.markets]
+        header = {"source": "live-actor", "market_info": market_info(markets, await fee_schedules(rest, markets))}
     config = ActorConfig.model_validate({
         "environment": "sim", "rest_url": sim_server.urls.rest, "ws_url": sim_server.urls.ws,
         "api_key_id": sim_server.key.key_id, "private_key": sim_server.key.private_pem, "registry": str(models.root),

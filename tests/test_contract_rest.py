@@ -147,6 +147,22 @@ async def _orderbooks(ex: Exchange) -> Request:
     return Request("/markets/orderbooks", params={"tickers": ",".join(ex.tickers[:2])})
 
 
+@case("GET", "/series/{series_ticker}")
+async def _series(ex: Exchange) -> Request:
+    series = ex.running.sim.engine.markets[ex.ticker].series_ticker
+    return Request(f"/series/{series}", params={"include_volume": "true"})
+
+
+@case("GET", "/series")
+async def _series_list(ex: Exchange) -> Request:
+    return Request("/series", params={"include_volume": "true"})
+
+
+@case("GET", "/series")
+async def _series_list_filtered(ex: Exchange) -> Request:
+    return Request("/series", params={"category": "Sports", "min_updated_ts": 0})
+
+
 @case("GET", "/portfolio/balance")
 async def _balance(ex: Exchange) -> Request:
     return Request("/portfolio/balance")

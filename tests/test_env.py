@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from gymnasium.utils.env_checker import check_env
 
@@ -13,6 +14,8 @@ from kalshi_actor.sessions.format import read_frames, read_header
 from kalshi_actor.sim.generate import generate_session
 from kalshi_actor.sim.world import World
 from kalshi_actor.trading.actions import ActionConfig
+from kalshi_actor.trading.fees import FeeSchedule
+from kalshi_actor.trading.types import Action
 from kalshi_actor.training.env import (
     EnvConfig,
     KalshiMarketEnv,
@@ -206,3 +209,54 @@ def test_config_round_trip_and_validation() -> None:
 
 def test_header_has_market_info(sessions: dict[str, Path]) -> None:
     assert read_header(sessions["plain"])["market_info"]
+
+
+@pytest.fixture(scope="module")
+def maker_fee_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """World seed 4: three markets of KXNEXTTEAMNBA (maker fees) and one of KXBTC (plain quadratic)."""
+    path = tmp_path_factory.mktemp("fees") / "fees.session"
+    generate_session(path, n_markets=4, seed=4, duration_s=300)
+    return path
+
+
+def test_each_market_is_charged_its_own_fee_schedule(maker_fee_session: Path) -> None:
+    world = World(seed=4, n_markets=4, clock="virtual")
+    expected = {t: FeeSchedule.of(m.fee_type, m.fee_multiplier) for t, m in world.engine.markets.items()}
+    header = read_header(maker_fee_session)["market_info"]
+    assert {t: (f["fee_type"], f["fee_multiplier"]) for t, f in header.items()} == \
+        {t: (s.fee_type, s.fee_multiplier) for t, s in expected.items()}
+    assert {s.charges_makers for s in expected.values()} == {True, False}
+
+    env = KalshiMarketEnv([maker_fee_session], EnvConfig(action=ActionConfig(pricing="join")))
+    maker_fees = 0
+    for ticker in env.sessions[0].tickers:
+        env.reset(options={"session": 0, "ticker": ticker})
+        assert env.fees == expected[ticker]
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(Action.BUY_YES_LIMIT)  # a resting bid at the touch
+            done = terminated or truncated
+            for fill in env.step_fills:
+                assert fill.fee == env.fees.fill_fee(fill.price, fill.count, fill.is_taker)
+                if not fill.is_taker and env.fees.charges_makers:
+                    assert fill.fee > 0
+                    maker_fees += fill.fee
+    assert maker_fees > 0
+
+
+def test_a_header_without_fee_schedules_falls_back_to_the_config(maker_fee_session: Path, tmp_path: Path) -> None:
+    """Sessions recorded before headers carried ``fee_type``: every market is charged ``EnvConfig``'s schedule."""
+    header, _, rest = maker_fee_session.read_bytes().partition(b"\n")
+    meta = read_header(maker_fee_session)
+    for fields in meta["market_info"].values():
+        del fields["fee_type"], fields["fee_multiplier"]
+    old = tmp_path / "old.session"
+    old.write_bytes(header.split(b" {", 1)[0] + b" " + orjson.dumps(meta) + b"\n" + rest)
+    assert all(info.fees is None for info in load_session(old).infos.values())
+    ticker = load_session(old).tickers[0]
+    for config, schedule in [(EnvConfig(), FeeSchedule.of()),
+                             (EnvConfig(fee_type="quadratic_with_maker_fees", fee_multiplier=0.5),
+                              FeeSchedule.of("quadratic_with_maker_fees", 0.5))]:
+        env = KalshiMarketEnv([old], config)
+        env.reset(options={"session": 0, "ticker": ticker})
+        assert env.fees == schedule

@@ -33,8 +33,10 @@ from kalshi_actor.kalshi.models import (
     CreateOrderRequest,
     SelfTradePreventionName,
     TimeInForceName,
+    series_ticker_of,
 )
 from kalshi_actor.kalshi.rest import DEMO_URL, PRODUCTION_URL
+from kalshi_actor.sim.markets import SERIES_BY_TICKER
 from kalshi_actor.sim.types import OrderStatus, SelfTradePrevention, TimeInForce
 from kalshi_actor.units import parse_count, parse_money, parse_price
 
@@ -113,6 +115,32 @@ async def test_markets_pages_and_single_market(exchange: Exchange) -> None:
         with pytest.raises(NotFound) as info:
             await kalshi.get_market("NO-SUCH-MARKET")
         assert info.value.status == 404 and info.value.code == "not_found"
+
+
+async def test_series_carry_the_fee_schedule_the_engine_charges(exchange: Exchange) -> None:
+    engine = exchange.sim.engine
+    async with exchange.client(signer=None) as kalshi:
+        for ticker in exchange.tickers:
+            market = engine.markets[ticker]
+            wire = await kalshi.get_market(ticker)
+            series = await kalshi.get_series(series_ticker_of(wire.event_ticker))
+            assert series.ticker == market.series_ticker
+            assert (series.fee_type, series.fee_multiplier) == (market.fee_type, market.fee_multiplier)
+        listed = {s.ticker: s async for s in kalshi.iter_series()}
+        assert set(SERIES_BY_TICKER) <= set(listed)  # the catalog's series, listed or not yet
+        nba = listed["KXNEXTTEAMNBA"]
+        assert (nba.fee_type, nba.fee_multiplier, nba.category) == ("quadratic_with_maker_fees", 1.0, "Sports")
+        assert listed["KXINXU"].fee_multiplier == 0.5
+        sports = [s.ticker async for s in kalshi.iter_series(category="Sports")]
+        assert sports == ["KXNEXTTEAMNBA"]
+        assert [s.ticker async for s in kalshi.iter_series(tags="BTC")] == ["KXBTCD", "KXBTC"]
+        listing = {engine.markets[t].series_ticker for t in exchange.tickers}  # only listed series were updated
+        assert {s.ticker async for s in kalshi.iter_series(min_updated_ts=0)} == listing
+        volume = (await kalshi.get_series_list(include_volume=True)).series
+        assert all(s.volume_fp is not None for s in volume)
+        assert all(s.volume_fp is None for s in listed.values())
+        with pytest.raises(NotFound):
+            await kalshi.get_series("NOSUCHSERIES")
 
 
 async def test_market_quotes_follow_the_book(exchange: Exchange) -> None:

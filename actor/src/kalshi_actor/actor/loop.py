@@ -341,7 +341,10 @@ class Actor:
         self.metrics.set_exchange_connected(self.ws.connected)
         self.metrics.set_risk_state(self.risk.state, self.config.paused)
         stale = [t for t in self.tickers if (b := self.md.books.get(t)) is None or b.stale]
-        self.metrics.set_books(len(stale))
+        now_ms = _now_ms()  # book age: since the exchange time of the book's last change (when the feed gives one)
+        ages = {t: max(0.0, (now_ms - b.ts_ms) / 1000) for t in self.tickers
+                if (b := self.md.books.get(t)) is not None and b.ts_ms is not None}
+        self.metrics.set_books(len(stale), ages)
         self.events.publish("actor_pnl", pnl)
         self._publish_positions()
         if self.ws.connected != self._reported_connected:

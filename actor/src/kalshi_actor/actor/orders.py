@@ -64,7 +64,9 @@ at that moment), the fills booked for it (count B) and the cumulative fill count
 ``user_order`` frames (U). ``filled = max(F, B, U)`` and ``remaining = R - (filled - F)``:
 remaining changes only by fills and by our own amends, whose answers reset the base. A terminal
 ``user_order`` (executed, canceled) removes the order. Holds of resting orders are kept in the
-portfolio (:meth:`Portfolio.set_orders`), so ``portfolio.available`` is the exchange's balance.
+portfolio (:meth:`Portfolio.set_orders`), so ``portfolio.available`` is the exchange's balance; a hold
+includes the order's maximal maker fee on series that charge one, so the manager must know each market's
+fee schedule (:meth:`LiveOrderManager.set_fee_schedules`, from its series).
 
 ``queue_ahead`` (an estimate live, exact in training): the size resting at the order's price in
 ``books`` when the order was sent (the book then did not contain it), later only ever lowered to
@@ -102,7 +104,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -113,6 +115,7 @@ from ..kalshi.models import Fill, MarketPosition
 from ..kalshi.models import Order as ExchangeOrder
 from ..kalshi.models import ms_from_datetime
 from ..kalshi.rest import RestClient
+from ..trading.fees import FeeSchedule
 from ..trading.portfolio import Portfolio
 from ..trading.types import AmendOrder, BookSide, CancelOrder, FillEvent, OrderIntent, PlaceOrder, WorkingOrder
 from ..units import ONE_DOLLAR, Count, Money, Price
@@ -271,6 +274,14 @@ class LiveOrderManager:
         self._synced = False  # the first reconciliation (a sync, not a heal) is done
         self._lock = asyncio.Lock()
         self._sem = asyncio.Semaphore(max_concurrency)
+
+    def set_fee_schedules(self, schedules: Mapping[str, FeeSchedule]) -> None:
+        """Each market's fee schedule (its series'): a resting order holds its maximal maker fee too, so
+        the holds (and the free balance) equal the exchange's only with it. Holds already set are redone."""
+        self.portfolio.fee_schedules.update(schedules)
+        for ticker in schedules:
+            if ticker in self._by_market:
+                self.portfolio.set_orders(ticker, self._by_market[ticker])
 
     # --- reads ---
 

@@ -196,6 +196,54 @@ class MarketResponse(WireModel):
     market: Market
 
 
+def series_ticker_of(event_ticker: str) -> str:
+    """The series of an event: Kalshi's markets do not name their series, but an event ticker is the series
+    ticker, a dash and the event's code (``KXBTCD-26NOV2417`` -> ``KXBTCD``)."""
+    return event_ticker.partition("-")[0]
+
+
+class SettlementSource(WireModel):
+    name: str = ""
+    url: str = ""
+
+
+class Series(WireModel):
+    """A series (``GET /series/{series_ticker}``): the template of its events, and the fee schedule of its markets.
+
+    ``fee_type``: ``quadratic`` | ``quadratic_with_maker_fees`` | ``quadratic_with_combo_maker_fees`` | ``flat``;
+    ``fee_multiplier`` scales the fee formula (a JSON number on the wire, kept as sent;
+    :class:`~kalshi_actor.trading.fees.FeeSchedule` reads it as the decimal it was written as).
+    """
+
+    ticker: str
+    frequency: str = ""
+    title: str = ""
+    category: str = ""
+    categories: list[str] = []
+    tags: list[str] | None = None
+    settlement_sources: list[SettlementSource] | None = None
+    contract_url: str = ""
+    contract_terms_url: str = ""
+    product_metadata: dict[str, Any] | None = None
+    fee_type: str = "quadratic"
+    fee_multiplier: float = 1.0
+    additional_prohibitions: list[str] | None = None
+    volume_fp: WireCount | None = None  # only with include_volume
+    last_updated_ts: datetime | None = None
+    exchange_index: int | None = None
+
+
+class SeriesResponse(WireModel):
+    series: Series
+
+
+class SeriesList(WireModel):
+    """``GET /series``: every matching series in one answer (Kalshi pages it not; ``cursor`` in case it starts)."""
+
+    series: list[Series] = []
+    cursor: str | None = None
+
+
 Level = tuple[WirePrice, WireCount]
 """One book level: (price in pips, size in hundredths); ``["0.4200", "13.00"]`` on the wire."""
 

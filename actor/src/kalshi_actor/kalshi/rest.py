@@ -74,6 +74,9 @@ from .models import (
     OrdersPage,
     PositionsPage,
     SelfTradePreventionName,
+    Series,
+    SeriesList,
+    SeriesResponse,
     Settlement,
     SettlementsPage,
     TimeInForceName,
@@ -223,6 +226,23 @@ class RestClient:
             page = await self._read(OrderbooksResponse, "/markets/orderbooks", {"tickers": chunk})
             books.update((item.ticker, item.orderbook_fp) for item in page.orderbooks)
         return books
+
+    async def get_series(self, series_ticker: str) -> Series:
+        """One series (its ``fee_type`` and ``fee_multiplier`` are the fee schedule of its markets)."""
+        return (await self._read(SeriesResponse, f"/series/{_seg(series_ticker)}")).series
+
+    async def get_series_list(self, *, category: str | None = None, tags: str | None = None,
+                              include_volume: bool | None = None, min_updated_ts: int | None = None,
+                              cursor: str | None = None, **filters: Any) -> SeriesList:
+        """``GET /series``: the series of a ``category`` (exact), with ``tags`` (comma-separated), updated after
+        ``min_updated_ts`` (Unix seconds)."""
+        params = {"category": category, "tags": tags, "include_volume": include_volume,
+                  "min_updated_ts": min_updated_ts, "cursor": cursor, **filters}
+        return await self._read(SeriesList, "/series", params)
+
+    def iter_series(self, **filters: Any) -> AsyncIterator[Series]:
+        """Every series matching the filters of :meth:`get_series_list`."""
+        return self._pages(self.get_series_list, "series", filters)
 
     # --- portfolio (signed) ---
 

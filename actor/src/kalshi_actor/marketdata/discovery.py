@@ -1,12 +1,14 @@
-"""Which markets to follow: the most traded open markets, or named ones (the recorder and the actor)."""
+"""Which markets to follow: the most traded open markets, or named ones; and their fee schedules
+(the recorder and the actor)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..kalshi.errors import NotFound
-from ..kalshi.models import Market
+from ..kalshi.models import Market, series_ticker_of
 from ..kalshi.rest import RestClient
+from ..trading.fees import FeeSchedule
 
 
 class MarketSelectionError(LookupError):
@@ -38,3 +40,22 @@ async def fetch_markets(rest: RestClient, tickers: Sequence[str]) -> list[Market
         except NotFound:
             raise MarketSelectionError(f"no market {ticker!r} at {rest.base_url}") from None
     return markets
+
+
+async def fee_schedules(rest: RestClient, markets: Iterable[Market]) -> dict[str, FeeSchedule]:
+    """Market ticker -> its fee schedule: its series' ``fee_type`` and ``fee_multiplier`` (``GET /series/{ticker}``,
+    once per series; REST markets do not carry them). An unknown series is a :class:`MarketSelectionError`."""
+    by_series: dict[str, FeeSchedule] = {}
+    schedules = {}
+    for market in markets:
+        ticker = series_ticker_of(market.event_ticker or market.ticker)
+        schedule = by_series.get(ticker)
+        if schedule is None:
+            try:
+                series = await rest.get_series(ticker)
+            except NotFound:
+                raise MarketSelectionError(f"no series {ticker!r} (of market {market.ticker!r}) at {rest.base_url}") \
+                    from None
+            schedule = by_series[ticker] = FeeSchedule.of(series.fee_type, series.fee_multiplier)
+        schedules[market.ticker] = schedule
+    return schedules

@@ -29,7 +29,7 @@ import gzip
 import os
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,16 +41,26 @@ VERSION = 1
 __all__ = ["SessionError", "SessionWriter", "market_info", "read_header", "read_frames", "replay", "MAGIC", "VERSION"]
 
 # The REST market fields a session header keeps under "market_info" (what replay and training need later:
-# close times and the tick grid), as ``{ticker: {field: wire value}}``.
+# close times and the tick grid), as ``{ticker: {field: wire value}}``, plus the market's fee schedule
+# (``fee_type``, ``fee_multiplier``: its series', which REST markets do not carry).
 MARKET_INFO_FIELDS = ("ticker", "event_ticker", "market_type", "title", "status", "open_time", "close_time",
                       "expected_expiration_time", "latest_expiration_time", "settlement_timer_seconds",
                       "can_close_early", "price_level_structure", "price_ranges", "notional_value_dollars",
                       "strike_type")
 
 
-def market_info(markets: Iterable[Any]) -> dict[str, dict[str, Any]]:
-    """The header's ``market_info`` from REST market models (``kalshi.models.Market``)."""
-    return {m.ticker: {k: v for k, v in m.to_wire().items() if k in MARKET_INFO_FIELDS} for m in markets}
+def market_info(markets: Iterable[Any], fees: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The header's ``market_info`` from REST market models (``kalshi.models.Market``) and each market's
+    fee schedule (``fees[ticker]``, a :class:`~kalshi_actor.trading.fees.FeeSchedule`).
+
+    Headers written before the fee schedule was kept lack ``fee_type``/``fee_multiplier``: readers then
+    use their default schedule (see :class:`~kalshi_actor.marketdata.MarketInfo`)."""
+    info = {}
+    for m in markets:
+        fields = {k: v for k, v in m.to_wire().items() if k in MARKET_INFO_FIELDS}
+        fields.update(fees[m.ticker].to_dict())
+        info[m.ticker] = fields
+    return info
 
 
 class SessionError(ValueError):

@@ -13,7 +13,8 @@ recovery snapshots) are in the session too: replaying it through a
 
 The header holds what training needs besides the frames: where it was recorded, the
 tickers, and each market's wire description (close times, ``price_ranges``...), which
-:meth:`Market.from_wire <kalshi_actor.kalshi.models.Market.from_wire>` reads back.
+:meth:`Market.from_wire <kalshi_actor.kalshi.models.Market.from_wire>` reads back, with its
+series' fee schedule (``fee_type``, ``fee_multiplier``: ``GET /series/{ticker}``, once per series).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from ..kalshi.errors import KalshiError
 from ..kalshi.models import Market
 from ..kalshi.rest import RestClient
 from ..kalshi.ws import KalshiWebSocket, WSCommandError
-from ..marketdata.discovery import MarketSelectionError, discover_markets, fetch_markets
+from ..marketdata.discovery import MarketSelectionError, discover_markets, fee_schedules, fetch_markets
+from ..trading.fees import FeeSchedule
 from .format import SessionWriter, market_info
 
 log = logging.getLogger(__name__)
@@ -144,6 +146,7 @@ class Recorder:
         self.connect_timeout_s = connect_timeout_s
         self.ws_options = dict(ws_options or {})
         self.markets: list[Market] = []
+        self.fees: dict[str, FeeSchedule] = {}  # market ticker -> its series' fee schedule
         self.ws: KalshiWebSocket | None = None
         self.writer: SessionWriter | None = None
         self._stop = asyncio.Event()
@@ -159,6 +162,7 @@ class Recorder:
             try:
                 self.markets = (await fetch_markets(rest, self.tickers) if self.tickers
                                 else await discover_markets(rest, self.n_markets))
+                self.fees = await fee_schedules(rest, self.markets)
             except MarketSelectionError as exc:
                 raise RecordError(str(exc)) from None
             except KalshiError as exc:
@@ -201,7 +205,7 @@ class Recorder:
             "selection": "tickers" if self.tickers else f"top {self.n_markets} by volume",
             "channels": list(CHANNELS),
             "tickers": tickers,
-            "market_info": market_info(self.markets),
+            "market_info": market_info(self.markets, self.fees),
         }
 
     async def _connect_and_subscribe(self, ws: KalshiWebSocket, tickers: list[str]) -> None:

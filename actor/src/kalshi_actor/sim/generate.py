@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from ..sessions.format import SessionWriter, market_info
+from ..trading.fees import FeeSchedule
 from .rest_api import wire_market
 from .feed import FeedHub
 from .world import World
@@ -32,7 +33,9 @@ def generate_session(path: str | os.PathLike[str], *, n_markets: int, seed: int,
     hub = FeedHub(world.engine)
     meta = {"source": "sim", "seed": seed, "markets": n_markets, "duration_s": duration_s,
             "start_ms": world.engine.now_ms(),
-            "market_info": market_info(wire_market(world.engine, m) for m in world.engine.markets.values())}
+            "market_info": market_info([wire_market(world.engine, m) for m in world.engine.markets.values()],
+                                       {m.ticker: FeeSchedule.of(m.fee_type, m.fee_multiplier)
+                                        for m in world.engine.markets.values()})}
     started = time.perf_counter()
     with SessionWriter(path, meta, flush_every=4096) as writer:
         now_ns = lambda: world.engine.now_ms() * 1_000_000  # noqa: E731  (virtual receive time)

@@ -33,6 +33,9 @@ _NBA = ("ATL", "BOS", "BKN", "CHA", "CHI", "CLE", "DAL", "DEN", "DET", "GSW", "H
 
 @dataclass(frozen=True, slots=True)
 class _Series:
+    """One series: how its markets are made, and what ``GET /series/{ticker}`` says of it (name, category,
+    tags, fee schedule). The fee facts are copied into each :class:`Market` at listing: the engine charges those."""
+
     ticker: str
     kind: str  # "above" (threshold ladder) | "range" (buckets) | "pick" (one of several outcomes)
     title: str  # format string with {when} and {strike}
@@ -42,19 +45,32 @@ class _Series:
     fee_type: str = "quadratic"
     fee_multiplier: float = 1.0
     hourly: bool = True
+    name: str = ""  # the series' own title
+    category: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def frequency(self) -> str:
+        return "hourly" if self.hourly else "one_off" if self.kind == "pick" else "daily"
 
 
 SERIES = (
-    _Series("KXBTCD", "above", "Bitcoin price on {when} above {strike}?", 96_000, 500, "linear_cent"),
-    _Series("KXBTC", "range", "Bitcoin price range on {when}: {strike}", 96_000, 250, "linear_cent"),
-    _Series("KXETHD", "above", "Ethereum price on {when} above {strike}?", 3_400, 25, "tapered_deci_cent"),
+    _Series("KXBTCD", "above", "Bitcoin price on {when} above {strike}?", 96_000, 500, "linear_cent",
+            name="Bitcoin price above/below", category="Crypto", tags=("BTC",)),
+    _Series("KXBTC", "range", "Bitcoin price range on {when}: {strike}", 96_000, 250, "linear_cent",
+            name="Bitcoin price range", category="Crypto", tags=("BTC",)),
+    _Series("KXETHD", "above", "Ethereum price on {when} above {strike}?", 3_400, 25, "tapered_deci_cent",
+            name="Ethereum price above/below", category="Crypto", tags=("ETH",)),
     _Series("KXINXU", "above", "S&P 500 on {when} above {strike}?", 6_050, 25, "tapered_deci_cent",
-            fee_multiplier=0.5),
+            fee_multiplier=0.5, name="S&P 500 above/below", category="Financials", tags=("S&P",)),
     _Series("KXHIGHNY", "range", "Highest temperature in NYC on {when}: {strike}", 52, 2, "linear_cent",
-            hourly=False),
+            hourly=False, name="Highest temperature in NYC", category="Climate and Weather",
+            tags=("Daily temperature",)),
     _Series("KXNEXTTEAMNBA", "pick", "Which team will {strike} play for next?", 0, 0, "linear_cent",
-            fee_type="quadratic_with_maker_fees", hourly=False),
+            fee_type="quadratic_with_maker_fees", hourly=False, name="NBA player's next team", category="Sports",
+            tags=("Basketball",)),
 )
+SERIES_BY_TICKER = {s.ticker: s for s in SERIES}
 
 
 @dataclass(slots=True)

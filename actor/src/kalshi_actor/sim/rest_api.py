@@ -3,7 +3,7 @@
 Mounted under ``/trade-api/v2`` by ``sim.server``. The payloads are the client's own models
 (:mod:`kalshi_actor.kalshi.models`), so the simulator cannot drift from what the client parses.
 
-* Market data (``/markets...``) is public, as on Kalshi; a request that carries auth headers
+* Market data (``/markets...``, ``/series...``) is public, as on Kalshi; a request that carries auth headers
   must still be signed correctly.
 * ``/portfolio/...`` requires a signed request; the key id is the account.
 * Orders use the current endpoints (``/portfolio/events/orders``). ``side`` is on the YES
@@ -56,6 +56,9 @@ from ..kalshi.models import (
     OrdersPage,
     PositionsPage,
     PriceRange,
+    Series,
+    SeriesList,
+    SeriesResponse,
     Settlement,
     SettlementsPage,
     WireModel,
@@ -67,6 +70,7 @@ from ..units import CENT_MICROS, ONE_DOLLAR, Count, Money, Price, cents_from_mon
 from . import types as sim
 from .auth import require_account
 from .engine import Engine, EngineError
+from .markets import SERIES_BY_TICKER
 
 router = APIRouter(tags=["kalshi"])
 
@@ -354,6 +358,67 @@ async def get_orderbook(request: Request, ticker: str, depth: int = Query(0, ge=
     engine: Engine = _sim(request).engine
     _market(engine, ticker)
     return _json(OrderbookResponse(orderbook_fp=_wire_book(engine, ticker, depth)))
+
+
+# --- series ---
+
+
+def _series_markets(engine: Engine) -> dict[str, list[sim.Market]]:
+    """Series ticker -> its markets in the engine: the catalog's series first, then any other (a test's own)."""
+    grouped: dict[str, list[sim.Market]] = {ticker: [] for ticker in SERIES_BY_TICKER}
+    for m in engine.markets.values():
+        grouped.setdefault(m.series_ticker, []).append(m)
+    return grouped
+
+
+def wire_series(ticker: str, markets: Sequence[sim.Market], *, include_volume: bool = False) -> Series:
+    """A series as Kalshi describes it. Its fee schedule is what the engine charges its markets (copied from
+    the catalog at listing; the catalog's own while none is listed)."""
+    facts = SERIES_BY_TICKER.get(ticker)
+    if markets:
+        fee_type, fee_multiplier = markets[0].fee_type, markets[0].fee_multiplier
+    elif facts is not None:
+        fee_type, fee_multiplier = facts.fee_type, facts.fee_multiplier
+    else:
+        fee_type, fee_multiplier = "quadratic", 1.0
+    category = facts.category if facts else ""
+    updated = min((m.open_time_ms for m in markets), default=None)  # the series' metadata never changes after
+    return Series(
+        ticker=ticker, frequency=facts.frequency if facts else "", title=(facts.name if facts else "") or ticker,
+        category=category, categories=[category] if category else [], tags=list(facts.tags) if facts else [],
+        settlement_sources=[], contract_url="", contract_terms_url="", fee_type=fee_type,
+        fee_multiplier=fee_multiplier, additional_prohibitions=[],
+        volume_fp=sum(m.volume for m in markets) if include_volume else None,
+        last_updated_ts=datetime_from_ms(updated) if updated is not None else None, exchange_index=0,
+    )
+
+
+@router.get("/series")
+async def get_series_list(request: Request, category: str | None = None, tags: str | None = None,
+                          include_product_metadata: bool = False, include_volume: bool = False,
+                          min_updated_ts: int | None = None, _: str | None = Depends(optional_account)) -> Response:
+    wanted_tags = set(_split([tags])) if tags else None
+    found = []
+    for ticker, markets in _series_markets(_sim(request).engine).items():
+        series = wire_series(ticker, markets, include_volume=include_volume)
+        if category is not None and category not in series.categories:
+            continue
+        if wanted_tags is not None and not wanted_tags.intersection(series.tags or ()):
+            continue
+        if min_updated_ts is not None and (series.last_updated_ts is None
+                                           or series.last_updated_ts.timestamp() <= min_updated_ts):
+            continue
+        found.append(series)
+    return _json(SeriesList(series=found))
+
+
+@router.get("/series/{series_ticker}")
+async def get_series(request: Request, series_ticker: str, include_volume: bool = False,
+                     _: str | None = Depends(optional_account)) -> Response:
+    markets = _series_markets(_sim(request).engine).get(series_ticker)
+    if markets is None:
+        raise _error(404, "not_found", f"no series {series_ticker}")
+    return _json(SeriesResponse(series=wire_series(series_ticker, markets, include_volume=include_volume)))
 
 
 # --- portfolio ---

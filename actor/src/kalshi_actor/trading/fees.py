@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 from ..units import CENT_MICROS, ONE_DOLLAR, Count, Money, Price
 
@@ -94,6 +95,14 @@ class FeeSchedule:
         if found is None:
             found = _SCHEDULES[key] = cls(fee_type, fee_multiplier)
         return found
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"fee_type", "fee_multiplier"}``, as Kalshi's series give them (the multiplier a number;
+        one given as an exact string or fraction stays a string, ``"1/3"``); ``FeeSchedule.of(**d)`` reads it."""
+        multiplier = self.fee_multiplier
+        if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
+            multiplier = str(multiplier)
+        return {"fee_type": self.fee_type, "fee_multiplier": multiplier}
 
     @property
     def charges_makers(self) -> bool:

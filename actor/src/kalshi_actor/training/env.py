@@ -87,7 +87,9 @@ class EnvConfig:
     ``mark``: how positions are valued for rewards and the observation's equity (``"mid"`` or ``"bid"``).
     ``inventory_penalty``: dollars per contract held per hour of exchange time (0: none).
     ``reward_scale``: rewards are dollars times this (100: cents).
-    ``fee_type`` / ``fee_multiplier``: the fee schedule of the markets (session headers do not carry it).
+    ``fee_type`` / ``fee_multiplier``: the fallback fee schedule, for markets whose session does not give
+    theirs (each market's own, from the session header's ``market_info``, is used where present: headers
+    written before it was recorded lack it, and so do markets first listed during the session).
     ``max_episode_steps``: truncate longer episodes (None: never).
     """
 
@@ -283,7 +285,8 @@ class KalshiMarketEnv(gym.Env):
     one named in ``reset(options={"session": i, "ticker": t})``. ``info`` carries exact
     money (micros): ``equity``, ``cash``, ``position``, ``fees``, ``fills``; and at the end
     ``net_pnl`` (equity minus initial cash) and ``settled`` (the result, or None).
-    :attr:`step_fills` holds the :class:`FillEvent` s booked during the last step.
+    :attr:`step_fills` holds the :class:`FillEvent` s booked during the last step; :attr:`fees` is the
+    episode market's fee schedule (from the session, else ``config``'s).
     """
 
     metadata = {"render_modes": []}
@@ -325,8 +328,9 @@ class KalshiMarketEnv(gym.Env):
         info = session.infos[ticker]
         # a market listed during the session gets its context from its lifecycle frame, as live
         self.md = md = MarketData([info] if ticker in session.header_tickers else [])
-        self.fills = FillModel(md.books, default_fees=self._fees, grids={ticker: info.grid})
-        self.portfolio = Portfolio(self.config.initial_cash, default_fees=self._fees)
+        self.fees = fees = info.fees if info.fees is not None else self._fees  # the market's series', as live
+        self.fills = FillModel(md.books, fees={ticker: fees}, grids={ticker: info.grid})
+        self.portfolio = Portfolio(self.config.initial_cash, fees={ticker: fees})
         self._pos = 0
         self.step_fills: list[FillEvent] = []  # our fills since the last decision (exact, for audits)
         self._i = 0

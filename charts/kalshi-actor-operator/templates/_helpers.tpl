@@ -1,0 +1,51 @@
+{{- define "kao.name" -}}kalshi-actor-operator{{- end -}}
+
+{{- define "kao.fullname" -}}
+{{- if contains "kalshi-actor-operator" .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-kalshi-actor-operator" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kao.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/name: {{ include "kao.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "kao.selector" -}}
+app.kubernetes.io/name: {{ include "kao.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "kao.serviceAccount" -}}
+{{- default (include "kao.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{/* The rules the operator needs, and no more (see operator/README.md). */}}
+{{- define "kao.rules" -}}
+- apiGroups: [trading.kalshiflow.io]
+  resources: [kalshiactors]
+  verbs: [get, list, watch, patch]
+- apiGroups: [trading.kalshiflow.io]
+  resources: [kalshiactors/status]
+  verbs: [get, patch]
+- apiGroups: [""]
+  resources: [configmaps, services]
+  verbs: [get, create, patch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, create]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, create, patch]
+- apiGroups: [monitoring.coreos.com]
+  resources: [podmonitors]
+  verbs: [get, create, patch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}

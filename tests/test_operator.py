@@ -1,0 +1,152 @@
+"""The operator's real kopf runtime against kmock's Kubernetes emulator, driven by a real kubectl.
+
+Create, edit a hot field, edit a cold field, an invalid spec, delete; the operator's metrics.
+No actor runs here (test_operator_e2e.py runs one): a hot edit updates the ConfigMap without
+rolling the pod and the push finds no pod (an Event says so).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from pathlib import Path
+
+import kmock
+import pytest
+import yaml
+
+from kube_support import ACTORS, PODMONITORS, Emulator, Kubectl, declare, running_operator, until, write_kubeconfig
+
+pytestmark = pytest.mark.kmock(cls=Emulator)
+
+RESTART_HASH = "trading.kalshiflow.io/restart-hash"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _actor(name: str, **spec) -> dict:
+    return {"apiVersion": "trading.kalshiflow.io/v1alpha1", "kind": "KalshiActor",
+            "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+
+
+@pytest.fixture
+def cluster(kmock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    declare(kmock, pod_monitors=True)
+    config = write_kubeconfig(tmp_path / "kubeconfig", str(kmock.url).rstrip("/"))
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    monkeypatch.setenv("KALSHI_OPERATOR_ACTOR_IMAGE", "registry.example/kalshi-actor:1")
+    port = _free_port()
+    monkeypatch.setenv("KALSHI_OPERATOR_METRICS_PORT", str(port))
+    # no actor listens here: the push is attempted and reported, nothing else
+    monkeypatch.setenv("KALSHI_OPERATOR_ENDPOINTS", json.dumps({"default/alpha": f"http://127.0.0.1:{_free_port()}"}))
+    return kmock, Kubectl(config), port
+
+
+def _events(emulator: Emulator, reason: str) -> list[dict]:
+    events = kmock.resource("v1/events")
+    return [obj.raw for (resource, _, _), obj in emulator.objects.items()
+            if resource == events and not obj.deleted and obj.raw.get("reason") == reason]
+
+
+async def test_lifecycle_create_hot_cold_invalid_delete(cluster) -> None:
+    emulator, kubectl, metrics_port = cluster
+    async with running_operator():
+        # create: every child, owned and labelled; the status says the spec is valid
+        await kubectl.apply_manifest(_actor("alpha", modelId="m-1", marketLimit=5))
+        deployment = await until(lambda: emulator.object("apps/v1/deployments", "default", "alpha"),
+                                 what="the Deployment")
+        owner = emulator.object(ACTORS, "default", "alpha")
+        for resource, name in (("v1/configmaps", "alpha"), ("v1/services", "alpha"), ("v1/secrets", "alpha-admin"),
+                               (PODMONITORS, "alpha")):
+            child = await until(lambda r=resource, n=name: emulator.object(r, "default", n), what=f"{resource} {name}")
+            assert child["metadata"]["ownerReferences"][0]["uid"] == owner["metadata"]["uid"]
+            assert child["metadata"]["labels"]["app.kubernetes.io/instance"] == "alpha"
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        pod = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert pod["image"] == "registry.example/kalshi-actor:1"
+        config = yaml.safe_load(emulator.object("v1/configmaps", "default", "alpha")["data"]["config.yaml"])
+        assert (config["model_id"], config["market_limit"]) == ("m-1", 5)
+        ka = await until(lambda: _status_with(kubectl, "observedGeneration"), what="the status")
+        assert _condition(ka, "SpecValid") == "True" and ka["status"]["targetModelId"] == "m-1"
+        hash_before = deployment["spec"]["template"]["metadata"]["annotations"][RESTART_HASH]
+
+        # hot: the ConfigMap changes, the pod template does not (no restart); the push is tried and reported
+        await kubectl.merge_patch("kalshiactor", "alpha", {"spec": {"modelId": "m-2", "risk": {"maxExposure": "50"}}})
+        await until(lambda: "m-2" in emulator.object("v1/configmaps", "default", "alpha")["data"]["config.yaml"],
+                    what="the ConfigMap update")
+        config = yaml.safe_load(emulator.object("v1/configmaps", "default", "alpha")["data"]["config.yaml"])
+        assert config["risk"]["max_exposure"] == "50" and config["model_id"] == "m-2"
+        assert emulator.object("apps/v1/deployments", "default", "alpha")["spec"]["template"] == \
+            deployment["spec"]["template"]
+        await until(lambda: _events(emulator, "PodUnreachable"), what="the PodUnreachable Event")
+        ka = await until(lambda: _status_at(kubectl, "observedGeneration", 2), what="observedGeneration 2")
+        assert ka["status"]["targetModelId"] == "m-2"
+
+        # cold: the environment and the image roll the pod (a new restart hash, the new image)
+        await kubectl.apply_manifest({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "demo-key"},
+                                      "stringData": {"api-key-id": "abc", "private-key": "pem"}})
+        await kubectl.merge_patch("kalshiactor", "alpha", {"spec": {
+            "environment": "demo", "credentialsSecretRef": {"name": "demo-key"}, "image": "example/actor:2"}})
+        rolled = await until(lambda: _rolled(emulator, hash_before), what="the rolled pod template")
+        container = rolled["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == "example/actor:2"
+        assert {"name": "RL_ACTOR_PRIVATE_KEY_FILE", "value": "/var/run/kalshi-actor/credentials/private-key.pem"} \
+            in container["env"]
+        await until(lambda: _events(emulator, "Rolling"), what="the Rolling Event")
+
+        # invalid: production without the opt-in; status and an Event say why, nothing running changes
+        before = emulator.object("apps/v1/deployments", "default", "alpha")
+        cm_before = emulator.object("v1/configmaps", "default", "alpha")
+        await kubectl.merge_patch("kalshiactor", "alpha", {"spec": {"environment": "production", "marketLimit": 0}})
+        ka = await until(lambda: _status_at(kubectl, "phase", "Invalid"), what="phase Invalid")
+        assert "allowProduction" in ka["status"]["message"] and "spec.marketLimit" in ka["status"]["message"]
+        assert _condition(ka, "SpecValid") == "False"
+        await until(lambda: _events(emulator, "InvalidSpec"), what="the InvalidSpec Event")
+        assert emulator.object("apps/v1/deployments", "default", "alpha") == before
+        assert emulator.object("v1/configmaps", "default", "alpha") == cm_before
+
+        # the operator's metrics count it all
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        assert _sample(text, 'kalshi_operator_reconciles_total{result="ok"}') >= 3
+        assert _sample(text, 'kalshi_operator_reconciles_total{result="invalid"}') >= 1
+        assert _sample(text, 'kalshi_operator_config_pushes_total{result="unreachable"}') >= 1
+
+        # delete: the children go with their owner (owner references; the emulator plays the garbage collector)
+        await kubectl("delete", "kalshiactor", "alpha", "--wait=false")
+        await until(lambda: emulator.object("apps/v1/deployments", "default", "alpha") is None,
+                    what="the Deployment's deletion")
+        for resource, name in (("v1/configmaps", "alpha"), ("v1/services", "alpha"), ("v1/secrets", "alpha-admin")):
+            await until(lambda r=resource, n=name: emulator.object(r, "default", n) is None, what=f"{name} deleted")
+        assert emulator.object("v1/secrets", "default", "demo-key") is not None  # the user's Secret is not ours
+
+
+async def _status_with(kubectl: Kubectl, key: str) -> dict | None:
+    ka = await kubectl.get_json("ka", "alpha")
+    return ka if key in (ka.get("status") or {}) else None
+
+
+async def _status_at(kubectl: Kubectl, key: str, value) -> dict | None:
+    ka = await kubectl.get_json("kalshiactor", "alpha")
+    return ka if (ka.get("status") or {}).get(key) == value else None
+
+
+def _condition(ka: dict, kind: str) -> str | None:
+    return next((c["status"] for c in ka["status"].get("conditions", []) if c["type"] == kind), None)
+
+
+def _rolled(emulator: Emulator, old_hash: str) -> dict | None:
+    deployment = emulator.object("apps/v1/deployments", "default", "alpha")
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    return deployment if annotations["trading.kalshiflow.io/restart-hash"] != old_hash else None
+
+
+def _sample(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{series} not in the operator's metrics")
