@@ -168,6 +168,53 @@ async def test_trades_and_its_books_equal_the_exchanges(sim_server, models: Mode
         assert actor_figures(s) == exchange_figures(s)  # with orders resting: the free balance too
 
 
+@pytest.fixture
+async def maker_fee_sim(api_key) -> AsyncIterator[Any]:
+    """World seed 4: three KXNEXTTEAMNBA markets (quadratic_with_maker_fees: resting orders hold their maker
+    fee) and one KXBTC market (plain quadratic)."""
+    from conftest import RunningSim
+
+    from kalshi_actor.sim.server import Simulator
+    from kalshi_actor.sim.server import running as serve_sim
+    from kalshi_actor.sim.world import World
+
+    sim = Simulator(World(seed=4, n_markets=4, clock="virtual"))
+    sim.add_key(api_key.key_id, api_key.public_pem)
+    async with serve_sim(sim) as urls:
+        yield RunningSim(sim, urls, api_key)
+
+
+async def test_holds_and_cash_equal_the_exchanges_on_a_maker_fee_series(maker_fee_sim, models: Models) -> None:
+    """Each market's fee schedule comes from its series, so a resting order's hold (price * remaining + its
+    maximal maker fee) is the exchange's to the micro, and no reconciliation has anything to heal."""
+    async with serve(maker_fee_sim, models, model_id=models.maker, market_limit=4) as s:
+        fees = s.actor.portfolio.fee_schedules
+        assert {t: (f.fee_type, f.fee_multiplier) for t, f in fees.items()} == \
+            {t: (m.fee_type, m.fee_multiplier) for t, m in s.engine.markets.items()}
+        s.engine.open_account(COUNTERPARTY, parse_money("1000000"))
+        for _ in range(6):
+            await s.advance(1)
+            await s.settled()
+            for order in s.actor.orders.orders():  # take the orders ahead of ours and half a contract of ours
+                ahead = s.engine.book(order.ticker, order.side)[order.price] - order.remaining
+                other = "no" if order.side == "yes" else "yes"
+                s.engine.place_order(COUNTERPARTY, order.ticker, other, ONE_DOLLAR - order.price,
+                                     ahead + min(order.remaining, parse_count("0.5")), time_in_force=TimeInForce.IOC)
+        await s.settled()
+        acct = s.engine.accounts[s.account]
+        resting = s.engine.resting_orders(s.account)
+        maker_fee_markets = {t for t, m in s.engine.markets.items() if m.fee_type == "quadratic_with_maker_fees"}
+        assert {o.ticker for o in resting} & maker_fee_markets  # orders rest where makers pay fees
+        maker_fills = [f for f in s.sim.ledger.fills[s.account] if not f.is_taker and f.ticker in maker_fee_markets]
+        assert maker_fills and all(f.fee_cost > 0 for f in maker_fills)
+        assert acct.resting_order_cost > sum(o.price * o.remaining for o in resting)  # maker fees are held too
+        assert s.actor.portfolio.held == acct.resting_order_cost
+        assert s.actor.portfolio.cash == acct.balance + acct.resting_order_cost
+        assert actor_figures(s) == exchange_figures(s)
+        report = await s.actor.orders.reconcile()
+        assert report.mismatches == [] and s.actor.orders.stats.mismatches == 0
+
+
 # --- 2. health, events, metrics ---
 
 

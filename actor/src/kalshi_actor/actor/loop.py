@@ -33,7 +33,7 @@ from ..kalshi.errors import KalshiError
 from ..kalshi.rest import RestClient
 from ..kalshi.ws import KalshiWebSocket, WSCommandError
 from ..marketdata import MarketData, MarketInfo
-from ..marketdata.discovery import MarketSelectionError, discover_markets, fetch_markets
+from ..marketdata.discovery import MarketSelectionError, discover_markets, fee_schedules, fetch_markets
 from ..observation import MarketInput, ObservationBuilder
 from ..registry import Registry, RegistryError
 from ..trading.actions import intents_for_action
@@ -159,15 +159,18 @@ class Actor:
                 markets = await fetch_markets(self.rest, cfg.market_tickers)
             else:
                 markets = await discover_markets(self.rest, cfg.market_limit)
+            fees = await fee_schedules(self.rest, markets)  # REST markets carry none: their series' (once each)
         except (MarketSelectionError, KalshiError) as exc:
             self._error(f"choosing markets: {exc}")
             raise
-        return [MarketInfo.from_market(m) for m in markets]
+        return [MarketInfo.from_market(m, fees[m.ticker]) for m in markets]
 
     async def _follow(self, infos: list[MarketInfo]) -> None:
         """Subscribe the books of ``infos`` (replacing the current set) and our private channels."""
         for info in infos:
             self.md.add_market(info)
+        # holds and fees as the exchange reckons them: each market's series' schedule (maker fees are held)
+        self.orders.set_fee_schedules({i.ticker: i.fees for i in infos if i.fees is not None})
         wanted = [i.ticker for i in infos]
         if self._book_sub is None:
             self.ws.start()
