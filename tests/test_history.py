@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from kalshi_actor.kalshi.grid import TickGrid
 from kalshi_actor.kalshi.models import Market
+from kalshi_actor.trading.fees import FeeSchedule
 from kalshi_actor.marketdata import (
     EVENT_CAPACITY,
     EVENT_WINDOWS,
@@ -311,7 +312,22 @@ def test_market_info_from_a_recorded_session_header():
     (info,) = MarketInfo.from_session_header(meta)
     assert info.ticker == T and info.close_time_ms == 1_800_032_400_000
     assert info.grid == TickGrid.from_structure("tapered_deci_cent")
+    assert info.fees is None  # a header from before fee schedules were kept: the reader's default applies
     assert MarketInfo.from_session_header({"source": "sim"}) == []
+    meta["market_info"][T] |= {"fee_type": "quadratic_with_maker_fees", "fee_multiplier": 0.5}
+    (info,) = MarketInfo.from_session_header(orjson.loads(orjson.dumps(meta)))
+    assert info.fees == FeeSchedule.of("quadratic_with_maker_fees", 0.5)
+    assert info.fees.maker_fee(5000, 1000) == 30_000  # ceil(0.0175 * 0.5 * 10 * 0.25 = $0.021875) = 3 cents
+
+
+def test_market_info_keeps_its_fee_schedule():
+    fees = FeeSchedule.of("quadratic_with_maker_fees", 0.5)
+    info = MarketInfo(T, TickGrid.from_structure("linear_cent"), T0, fees)
+    assert MarketInfo.from_dict(orjson.loads(orjson.dumps(info.to_dict()))) == info
+    assert info.replace(close_time_ms=T0 + 1).fees is fees
+    assert info != MarketInfo(T, TickGrid.from_structure("linear_cent"), T0)
+    exact = MarketInfo(T, TickGrid.from_structure("linear_cent"), T0, FeeSchedule.of("quadratic", "1/3"))
+    assert MarketInfo.from_dict(orjson.loads(orjson.dumps(exact.to_dict()))).fees.taker == exact.fees.taker
 
 
 def test_lifecycle_frames_update_grid_and_close_time():

@@ -103,7 +103,7 @@ async def test_lifecycle_create_hot_cold_invalid_delete(cluster) -> None:
         before = emulator.object("apps/v1/deployments", "default", "alpha")
         cm_before = emulator.object("v1/configmaps", "default", "alpha")
         await kubectl.merge_patch("kalshiactor", "alpha", {"spec": {"environment": "production", "marketLimit": 0}})
-        ka = await until(lambda: _status_at(kubectl, "phase", "Invalid"), what="phase Invalid")
+        ka = await until(lambda: _invalid_status(kubectl), what="phase Invalid with SpecValid False")
         assert "allowProduction" in ka["status"]["message"] and "spec.marketLimit" in ka["status"]["message"]
         assert _condition(ka, "SpecValid") == "False"
         await until(lambda: _events(emulator, "InvalidSpec"), what="the InvalidSpec Event")
@@ -133,6 +133,11 @@ async def _status_with(kubectl: Kubectl, key: str) -> dict | None:
 async def _status_at(kubectl: Kubectl, key: str, value) -> dict | None:
     ka = await kubectl.get_json("kalshiactor", "alpha")
     return ka if (ka.get("status") or {}).get(key) == value else None
+
+
+async def _invalid_status(kubectl: Kubectl) -> dict | None:
+    ka = await _status_at(kubectl, "phase", "Invalid")
+    return ka if ka is not None and _condition(ka, "SpecValid") == "False" else None
 
 
 def _condition(ka: dict, kind: str) -> str | None:

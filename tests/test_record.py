@@ -89,6 +89,9 @@ async def test_a_recorded_session_replays_into_the_engines_books(sim_server, tmp
         assert int(market.close_time.timestamp() * 1000) == engine.markets[ticker].close_time_ms
         assert [(r.start, r.end, r.step) for r in market.price_ranges] == [
             (r.start, r.end, r.step) for r in engine.markets[ticker].price_ranges]
+        fees = header["market_info"][ticker]  # and its series' fee schedule (GET /series/{ticker})
+        assert (fees["fee_type"], fees["fee_multiplier"]) == (engine.markets[ticker].fee_type,
+                                                              engine.markets[ticker].fee_multiplier)
 
     records = list(read_frames(path))
     assert stats.frames == len(records) > 100 and stats.markets == 3

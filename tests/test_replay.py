@@ -11,6 +11,7 @@ from kalshi_actor.kalshi.frames import OrderbookDeltaFrame, OrderbookSnapshotFra
 from kalshi_actor.sessions.format import read_frames, read_header
 from kalshi_actor.sim.generate import generate_session
 from kalshi_actor.sim.replay import ReplayWorld
+from kalshi_actor.trading.fees import FeeSchedule
 
 
 def _books_from_session(path: Path) -> dict[str, Book]:
@@ -98,3 +99,17 @@ def test_generated_session_header_describes_its_markets(session: Path) -> None:
     assert len(infos) == 4
     assert all(info.close_time_ms and info.close_time_ms > 1_700_000_000_000 for info in infos)
     assert set(i.ticker for i in infos) == set(_books_from_session(session))
+    assert {i.fees for i in infos} == {FeeSchedule.of("quadratic", 0.5)}  # seed 11: KXINXU, half the fee
+
+
+def test_replay_charges_the_recorded_fee_schedule(session: Path) -> None:
+    world = ReplayWorld(session, clock="virtual")
+    world.run_for(30_000)
+    ticker = sorted(world.engine.markets)[0]
+    market = world.engine.markets[ticker]
+    assert (market.fee_type, market.fee_multiplier) == ("quadratic", 0.5)
+    best_no = max(world.engine.book(ticker, "no"))
+    world.engine.open_account("me", 1_000 * 1_000_000)
+    price = 10_000 - best_no
+    world.engine.place_order("me", ticker, "yes", price, 100)
+    assert world.engine.accounts["me"].fees_paid[ticker] == FeeSchedule.of("quadratic", 0.5).taker_fee(price, 100)

@@ -223,6 +223,11 @@ async def refresh_status(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, 
     if spec_error is not None:
         fields["phase"] = "Invalid"
         fields["message"] = f"invalid spec (nothing was changed): {spec_error}"[:1000]
+    # conditions are one list (a merge patch replaces it whole): say SpecValid here too, from the spec this
+    # timer saw, or a refresh racing the reconcile would bring back the previous spec's verdict
+    fields["conditions"] = status_.set_condition(fields.get("conditions", status.get("conditions")), "SpecValid",
+                                                 spec_error is None, "Valid" if spec_error is None else "InvalidSpec",
+                                                 spec_error or "")
     _transitions(body, status, fields)
     patch.status.update(fields)
 

@@ -20,7 +20,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..kalshi.frames import FrameError, OrderbookDeltaFrame, OrderbookSnapshotFrame, decode
-from ..sessions.format import read_frames
+from ..marketdata.info import MarketInfo
+from ..sessions.format import read_frames, read_header
+from ..trading.fees import FeeSchedule
 from ..units import MONEY_SCALE, ONE_DOLLAR, Count, Price
 from .clock import RealTimeClock, Scheduler, VirtualClock
 from .engine import Engine, EngineError
@@ -49,8 +51,9 @@ class ReplayWorld(ClockDriven):
         self.engine = Engine(self.clock.now_ms)
         self.engine.open_account(REPLAY_ACCOUNT, _BALANCE, keep_history=False)
         self._levels: dict[tuple[str, BookSide, Price], _Level] = defaultdict(_Level)
+        fees = {i.ticker: i.fees for i in MarketInfo.from_session_header(read_header(path)) if i.fees is not None}
         for ticker, market_id, step in _markets(self._events):
-            self.engine.add_market(_market(ticker, market_id, step, self.clock.now_ms()))
+            self.engine.add_market(_market(ticker, market_id, step, self.clock.now_ms(), fees.get(ticker)))
         self.started = False
         self.replayed = 0
 
@@ -141,10 +144,13 @@ def _grid_step(gcd: int) -> Price:
     return 1
 
 
-def _market(ticker: str, market_id: str, step: Price, now_ms: int) -> Market:
+def _market(ticker: str, market_id: str, step: Price, now_ms: int, fees: FeeSchedule | None) -> Market:
+    """A replayed market; charged the recorded fee schedule (the default one where the header has none)."""
+    fees = fees or FeeSchedule.of()
     series = ticker.split("-")[0]
     event = ticker.rsplit("-", 1)[0] if ticker.count("-") >= 2 else ticker
     structure = {100: "linear_cent", 10: "deci_cent"}.get(step, "custom")
     return Market(ticker=ticker, event_ticker=event, series_ticker=series, title=f"{ticker} (replay)",
                   market_id=market_id, open_time_ms=now_ms, close_time_ms=now_ms + 30 * 86_400_000,
-                  price_level_structure=structure, price_ranges=[PriceRange(0, ONE_DOLLAR, step)])
+                  price_level_structure=structure, price_ranges=[PriceRange(0, ONE_DOLLAR, step)],
+                  fee_type=fees.fee_type, fee_multiplier=fees.fee_multiplier)  # type: ignore[arg-type]
