@@ -186,7 +186,7 @@ class Actor:
             if gone:
                 await self.ws.delete_markets(self._book_sub, gone)
                 for ticker in gone:
-                    self.md.books.remove(ticker)
+                    self.md.remove_market(ticker)
                 await self._cancel_orders_in(gone)
         self.tickers = wanted
         self.metrics.set_markets(wanted)

@@ -73,6 +73,12 @@ class MarketData:
         """Set (or replace) a market's context."""
         self.markets[info.ticker] = info
 
+    def remove_market(self, ticker: str) -> None:
+        """Forget a market no longer followed: its book, context and history (bounded memory over market changes)."""
+        self.books.remove(ticker)
+        self.markets.pop(ticker, None)
+        self._histories.pop(ticker, None)
+
     def history(self, ticker: str) -> MarketHistory:
         """The market's history (an empty one if nothing was recorded for it yet)."""
         history = self._histories.get(ticker)
