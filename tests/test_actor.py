@@ -154,18 +154,23 @@ async def test_trades_and_its_books_equal_the_exchanges(sim_server, models: Mode
         assert (await s.admin({"model_id": models.maker})).status_code == 200
         s.engine.open_account(COUNTERPARTY, parse_money("1000000"))
         taker_fills = m.stats.fills
-        for _ in range(6):
-            await s.advance(1)
-            await s.settled()
-            for order in s.actor.orders.orders():  # take the orders ahead of ours and half a contract of ours
-                ahead = s.engine.book(order.ticker, order.side)[order.price] - order.remaining
-                other = "no" if order.side == "yes" else "yes"
-                s.engine.place_order(COUNTERPARTY, order.ticker, other, ONE_DOLLAR - order.price,
-                                     ahead + min(order.remaining, parse_count("0.5")), time_in_force=TimeInForce.IOC)
-        await s.settled()
+        await fill_partly(s, rounds=6)
         maker_fills = [f for f in s.sim.ledger.fills[s.account] if not f.is_taker]
         assert m.stats.fills > taker_fills and maker_fills and s.resting()
         assert actor_figures(s) == exchange_figures(s)  # with orders resting: the free balance too
+
+
+async def fill_partly(s: Any, rounds: int) -> None:
+    """A counterparty takes the size resting ahead of each of our orders and half a contract of ours, each round."""
+    for _ in range(rounds):
+        await s.advance(1)
+        await s.settled()
+        for order in s.actor.orders.orders():
+            ahead = s.engine.book(order.ticker, order.side)[order.price] - order.remaining
+            other = "no" if order.side == "yes" else "yes"
+            s.engine.place_order(COUNTERPARTY, order.ticker, other, ONE_DOLLAR - order.price,
+                                 ahead + min(order.remaining, parse_count("0.5")), time_in_force=TimeInForce.IOC)
+    await s.settled()
 
 
 @pytest.fixture
@@ -192,15 +197,7 @@ async def test_holds_and_cash_equal_the_exchanges_on_a_maker_fee_series(maker_fe
         assert {t: (f.fee_type, f.fee_multiplier) for t, f in fees.items()} == \
             {t: (m.fee_type, m.fee_multiplier) for t, m in s.engine.markets.items()}
         s.engine.open_account(COUNTERPARTY, parse_money("1000000"))
-        for _ in range(6):
-            await s.advance(1)
-            await s.settled()
-            for order in s.actor.orders.orders():  # take the orders ahead of ours and half a contract of ours
-                ahead = s.engine.book(order.ticker, order.side)[order.price] - order.remaining
-                other = "no" if order.side == "yes" else "yes"
-                s.engine.place_order(COUNTERPARTY, order.ticker, other, ONE_DOLLAR - order.price,
-                                     ahead + min(order.remaining, parse_count("0.5")), time_in_force=TimeInForce.IOC)
-        await s.settled()
+        await fill_partly(s, rounds=6)
         acct = s.engine.accounts[s.account]
         resting = s.engine.resting_orders(s.account)
         maker_fee_markets = {t for t, m in s.engine.markets.items() if m.fee_type == "quadratic_with_maker_fees"}
