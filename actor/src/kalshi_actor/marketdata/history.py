@@ -4,7 +4,8 @@ Every book change (an applied delta or a snapshot) appends one sample: its excha
 time and the YES mid after the change. Every trade appends its time and size, signed
 by the taker's side. Both live in fixed-size ring buffers (:data:`EVENT_CAPACITY`,
 :data:`TRADE_CAPACITY`) holding cumulative sums, so any window's total is a
-difference of two entries: O(1) per event, O(1) amortised per query, fixed memory.
+difference of two entries: O(1) per event, fixed memory, and per query O(1) for each
+window whose start did not move (a binary search over the ring for one that did).
 
 Units: times are exchange ``ts_ms``; mids are kept doubled (``mid2 = bid + ask`` in
 pips, an exact integer); squared mid changes in (2 x pips)^2; sizes in hundredths.
@@ -22,6 +23,8 @@ and are not recorded; later one-sided books carry the last mid forward.
 """
 
 from __future__ import annotations
+
+from bisect import bisect_right
 
 __all__ = [
     "EVENT_CAPACITY",
@@ -66,11 +69,26 @@ _NO_CHANGES = (0, 0) * len(EVENT_WINDOWS) + (0, 0, 0) * len(TIME_WINDOWS_MS)
 _NO_TRADES = (0, -1, -1) + (0, 0, 0) * len(TRADE_WINDOWS_MS)
 
 
+def _first_after(ts: list[int], cut: int, lo: int, n: int, capacity: int) -> int:
+    """The first event number in ``[lo, n]`` whose time is after ``cut`` (``ts`` is a ring of ``capacity``).
+
+    The ring's live events ``lo .. n - 1`` are sorted by time, so this is a binary search (in C)
+    over at most two contiguous runs of slots: O(log capacity) whatever the distance moved.
+    """
+    start = lo & (capacity - 1)
+    end = start + n - lo
+    if end <= capacity:  # one run: slots start .. end - 1
+        return lo + bisect_right(ts, cut, start, end) - start
+    if ts[capacity - 1] > cut:  # the ring wraps: the first run (start .. capacity - 1) holds it
+        return lo + bisect_right(ts, cut, start, capacity) - start
+    return lo + capacity - start + bisect_right(ts, cut, 0, end - capacity)
+
+
 class MarketHistory:
     """Book changes and trades of one market (see the module docstring for units and windows)."""
 
     __slots__ = (
-        "n_changes", "last_change_ms", "last_mid2", "_ts", "_mid2", "_sq2", "_ptr",
+        "n_changes", "last_change_ms", "last_mid2", "_sq_now", "_ts", "_mid2", "_sq2", "_ptr",
         "n_trades", "last_trade_ms", "last_trade_price", "_tts", "_flow", "_vol", "_tptr",
     )
 
@@ -78,6 +96,7 @@ class MarketHistory:
         self.n_changes = 0  # book changes recorded since the start (not capped)
         self.last_change_ms: int | None = None
         self.last_mid2: int | None = None  # 2 x YES mid in pips after the last change
+        self._sq_now = 0  # the last change's cumulative sum (saves reading it back from the ring)
         self._ts = [0] * EVENT_CAPACITY
         self._mid2 = [0] * EVENT_CAPACITY
         self._sq2 = [0] * EVENT_CAPACITY  # cumulative sum of squared mid2 changes
@@ -95,22 +114,24 @@ class MarketHistory:
     def on_book(self, ts_ms: int, mid2: int | None) -> None:
         """Record one book change at exchange time ``ts_ms``; ``mid2`` = YES bid + YES ask (None if one-sided)."""
         last = self.last_mid2
-        if mid2 is None:
+        if mid2 is None or mid2 == last:
             if last is None:
                 return  # no mid yet: the history starts at the first two-sided book
             mid2 = last
-        i = self.n_changes
-        j = i & _EMASK
-        if last is None:
+            sq = self._sq_now
+        elif last is None:
+            self.last_mid2 = mid2
             sq = 0
         else:
             d = mid2 - last
-            sq = self._sq2[(i - 1) & _EMASK] + d * d
+            self._sq_now = sq = self._sq_now + d * d
+            self.last_mid2 = mid2
+        i = self.n_changes
+        j = i & _EMASK
         self._ts[j] = ts_ms
         self._mid2[j] = mid2
         self._sq2[j] = sq
         self.n_changes = i + 1
-        self.last_mid2 = mid2
         self.last_change_ms = ts_ms
 
     def on_trade(self, ts_ms: int, taker_outcome: str | None, count: int, yes_price: int) -> None:
@@ -170,10 +191,8 @@ class MarketHistory:
                 p = ptr[w]
                 if p < lo:
                     p = lo
-                while p < n and ts[p & mask] <= cut:
-                    p += 1
-                while p > lo and ts[(p - 1) & mask] > cut:
-                    p -= 1
+                if (p < n and ts[p & mask] <= cut) or (p > lo and ts[(p - 1) & mask] > cut):
+                    p = _first_after(ts, cut, lo, n, EVENT_CAPACITY)
                 ptr[w] = p
                 w += 1
                 if p > lo or lo == 0:
@@ -200,10 +219,8 @@ class MarketHistory:
             p = ptr[w]
             if p < lo:
                 p = lo
-            while p < n and tts[p & mask] <= cut:
-                p += 1
-            while p > lo and tts[(p - 1) & mask] > cut:
-                p -= 1
+            if (p < n and tts[p & mask] <= cut) or (p > lo and tts[(p - 1) & mask] > cut):
+                p = _first_after(tts, cut, lo, n, TRADE_CAPACITY)
             ptr[w] = p
             w += 1
             if p > lo:

@@ -95,40 +95,37 @@ class MarketData:
         before = store.version
         frame = self._ingest(raw)
         if store.version != before:
-            self._books_changed(before)
+            # inline, not a helper: this runs for every delta, and training feeds millions of them
+            self.changed = changed = store.changed_since(before)[0]
+            books = store.books
+            clock = self.clock_ms
+            for ticker in changed:
+                book = books.get(ticker)
+                if book is None or book.stale:
+                    continue  # removed, or gapped: nothing to record until the next snapshot
+                ts = book.ts_ms  # the delta's ts_ms (a snapshot leaves the last one: never above the clock)
+                if ts is not None and (clock is None or ts > clock):
+                    self.clock_ms = clock = ts
+                bid = book.best_yes_bid_price
+                no_bid = book.best_no_bid_price
+                history = self._histories.get(ticker)
+                if history is None:
+                    history = self._histories[ticker] = MarketHistory()
+                history.on_book(0 if clock is None else clock,
+                                None if bid is None or no_bid is None else bid + ONE_DOLLAR - no_bid)
         elif self.changed:
             self.changed = []
         if frame is not None:
             kind = type(frame)
-            if kind is _Trade:
-                self._trade(frame.msg)
-            elif kind is _Ticker:
+            if kind is _Ticker:
                 ts = frame.msg.ts_ms
                 if ts is not None and (self.clock_ms is None or ts > self.clock_ms):
                     self.clock_ms = ts
+            elif kind is _Trade:
+                self._trade(frame.msg)
             elif kind is _Lifecycle:
                 self._lifecycle(frame.msg)
         return frame
-
-    def _books_changed(self, before: int) -> None:
-        changed, _ = self.books.changed_since(before)
-        self.changed = changed
-        books = self.books.books
-        for ticker in changed:
-            book = books.get(ticker)
-            if book is None or book.stale:
-                continue  # removed, or gapped: nothing to record until the next snapshot
-            ts = book.ts_ms  # the delta's ts_ms (a snapshot leaves the last one: never above the clock)
-            clock = self.clock_ms
-            if ts is not None and (clock is None or ts > clock):
-                self.clock_ms = clock = ts
-            bid = book.best_yes_bid_price
-            no_bid = book.best_no_bid_price
-            mid2 = None if bid is None or no_bid is None else bid + ONE_DOLLAR - no_bid
-            history = self._histories.get(ticker)
-            if history is None:
-                history = self._histories[ticker] = MarketHistory()
-            history.on_book(0 if clock is None else clock, mid2)
 
     def _trade(self, msg: F.TradeMsg) -> None:
         ts = msg.ts_ms
