@@ -4,9 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup model web run sim test test-web bench images deploy clean
+.PHONY: setup system-tools model web run sim test test-web bench images deploy clean
 
 setup: $(STAMP) $(BIN)/helm
+
+# Debian's Chromium (the web view's browser test; never a downloaded browser) and Prometheus + promtool (the
+# dashboard's tests), installed with apt when missing (needs root, as on CI).
+PROMETHEUS_DEB ?= 2.42.0+ds-5+deb12u1
+system-tools:
+	@if [ ! -x /usr/bin/chromium ] || ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium prometheus=$(PROMETHEUS_DEB) >/dev/null && \
+		(systemctl disable --now prometheus >/dev/null 2>&1 || true); \
+	fi
 
 $(STAMP): actor/pyproject.toml operator/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,11 +60,11 @@ run: setup model web  ## an actor trading the built-in simulator: health, events
 sim: setup $(KEYS)/key_id  ## the simulator alone, on port 8001, with a generated key in .keys/
 	$(BIN)/kalshi-actor sim --markets 8 --clock real --port 8001 --key "$$(cat $(KEYS)/key_id)=$(KEYS)/public.pem"
 
-test: setup web  ## the Python tests (tests/test_web.py drives the view in Chromium) and the view's unit tests
+test: setup system-tools web  ## the Python tests (tests/test_web.py drives the view in Chromium) and the view's unit tests
 	cd $(WEB) && npm test
 	$(BIN)/python -m pytest
 
-test-web: setup web  ## only the view: its unit tests and the browser end-to-end test
+test-web: setup system-tools web  ## only the view: its unit tests and the browser end-to-end test
 	cd $(WEB) && npm test
 	$(BIN)/python -m pytest tests/test_web.py
 
