@@ -115,9 +115,12 @@ class BookStore:
         Cost is O(number of changed tickers). A ticker may be returned whose book
         has since been removed; check :meth:`get`.
         """
+        version = self.version
+        if cursor >= version:
+            return [], version
+        if cursor == version - 1:  # one change (the ingest path's usual case): the log's last entry
+            return [next(reversed(self._log))], version
         changed: list[str] = []
-        if cursor >= self.version:
-            return changed, self.version
         for ticker, version in reversed(self._log.items()):
             if version <= cursor:
                 break
