@@ -141,8 +141,7 @@ def _models_parser(commands: argparse._SubParsersAction) -> None:
         "models", help="list, inspect, verify and promote the models of the registry",
         description="The model registry is a directory (a PVC in Kubernetes): one folder per model with its "
                     "metadata and checksums, and a `latest` pointer.")
-    models.add_argument("--registry", type=Path, default=None,
-                        help="registry directory (default: $KALSHI_MODEL_REGISTRY, else ./models)")
+    _registry_option(models)
     actions = models.add_subparsers(title="models commands", metavar="MODELS_COMMAND", required=True)
     actions.add_parser("list", help="the models, newest first (* = latest)").set_defaults(func=_cmd_models_list)
     show = actions.add_parser("show", help="a model's metadata and paths as JSON (checksums verified)")
@@ -167,9 +166,7 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--quick", dest="preset", action="store_const", const="quick", default="default",
                        help="the quick preset (the default model of `make run`: a few simulated sessions, ~1-2 min)")
     train.add_argument("--if-missing", action="store_true", help="do nothing when the registry already has a model")
-    train.add_argument("--registry", type=Path, default=None,
-                       help="registry directory (default: $KALSHI_MODEL_REGISTRY, else ./models)")
-    train.add_argument("--cache-dir", type=Path, default=None, help="where simulated sessions are generated")
+    _registry_option(train, cache=True)
     train.add_argument("--eval-sessions", nargs="*", default=[], metavar="PATH",
                        help="held-out sessions for the evaluation (default: simulated ones with other seeds)")
     train.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
@@ -199,9 +196,7 @@ def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--sessions", nargs="*", default=[], metavar="PATH",
                           help="held-out session files or directories (default: simulated ones, seeds 10001...)")
     evaluate.add_argument("--n-sessions", type=int, default=4, help="simulated sessions when none are given")
-    evaluate.add_argument("--registry", type=Path, default=None,
-                          help="registry directory (default: $KALSHI_MODEL_REGISTRY, else ./models)")
-    evaluate.add_argument("--cache-dir", type=Path, default=None, help="where simulated sessions are generated")
+    _registry_option(evaluate, cache=True)
     evaluate.add_argument("--png", type=Path, default=None, help="equity curves (default: evaluation-MODEL.png)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON after the table")
     evaluate.set_defaults(func=_cmd_evaluate)
@@ -252,6 +247,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.metrics(), indent=2))
     return 0
+
+
+def _registry_option(parser: argparse.ArgumentParser, *, cache: bool = False) -> None:
+    parser.add_argument("--registry", type=Path, default=None,
+                        help="registry directory (default: $KALSHI_MODEL_REGISTRY, else ./models)")
+    if cache:
+        parser.add_argument("--cache-dir", type=Path, default=None, help="where simulated sessions are generated")
 
 
 def _world_options(parser: argparse.ArgumentParser) -> None:
