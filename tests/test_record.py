@@ -17,16 +17,9 @@ from kalshi_actor.kalshi.models import Market
 from kalshi_actor.kalshi.ws import FrameIngestor
 from kalshi_actor.sessions.format import read_frames, read_header
 from kalshi_actor.sessions.record import Recorder, RecordError, endpoints, load_signer
+from support import until
 
 CLI = [sys.executable, "-m", "kalshi_actor.cli"]
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 async def advance(http: httpx.AsyncClient, admin: str, steps: int = 8, ms: int = 500) -> None:
