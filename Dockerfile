@@ -12,16 +12,22 @@ RUN npm ci --no-audit --no-fund
 COPY actor/web/ ./
 RUN npm run build
 
+# --- the actor's wheel: its C part (kalshi_actor/_features.c) needs a compiler, the runtime image does not ---
+FROM python:3.11-bookworm AS actor-wheel
+WORKDIR /src
+COPY actor/pyproject.toml actor/setup.py actor/
+COPY actor/src actor/src
+RUN pip wheel --no-deps --wheel-dir /wheels ./actor
+
 # --- the actor ---
 FROM python:3.11-slim-bookworm AS actor
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     KALSHI_ACTOR_WEB_DIR=/app/web KALSHI_MODEL_REGISTRY=/app/models HOME=/tmp
 RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin actor
 WORKDIR /app
-COPY actor/pyproject.toml actor/pyproject.toml
-COPY actor/src actor/src
+COPY --from=actor-wheel /wheels /wheels
 # CPU torch (the pin in actor/pyproject.toml) from PyTorch's CPU index: no CUDA libraries in the image
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu ./actor && rm -rf actor
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu /wheels/*.whl && rm -rf /wheels
 COPY --from=web /web/dist /app/web
 RUN mkdir -p /app/models && chown 10001:10001 /app/models
 USER 10001:10001

@@ -18,7 +18,7 @@ system-tools:
 		(systemctl disable --now prometheus >/dev/null 2>&1 || true); \
 	fi
 
-$(STAMP): actor/pyproject.toml operator/pyproject.toml requirements-dev.txt
+$(STAMP): actor/pyproject.toml actor/src/kalshi_actor/_features.c operator/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e actor -e operator -r requirements-dev.txt

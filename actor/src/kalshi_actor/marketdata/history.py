@@ -24,7 +24,7 @@ and are not recorded; later one-sided books carry the last mid forward.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from .. import _features
 
 __all__ = [
     "EVENT_CAPACITY",
@@ -64,24 +64,10 @@ SUMMARY_FIELDS = _summary_fields()
 """The fields of :meth:`MarketHistory.summary`, in order (-1 marks "never" for the ``since_*``,
 ``span_ms`` and ``last_trade_price`` fields; ``since``/``span`` are clamped at 0)."""
 
-
-_NO_CHANGES = (0, 0) * len(EVENT_WINDOWS) + (0, 0, 0) * len(TIME_WINDOWS_MS)
-_NO_TRADES = (0, -1, -1) + (0, 0, 0) * len(TRADE_WINDOWS_MS)
-
-
-def _first_after(ts: list[int], cut: int, lo: int, n: int, capacity: int) -> int:
-    """The first event number in ``[lo, n]`` whose time is after ``cut`` (``ts`` is a ring of ``capacity``).
-
-    The ring's live events ``lo .. n - 1`` are sorted by time, so this is a binary search (in C)
-    over at most two contiguous runs of slots: O(log capacity) whatever the distance moved.
-    """
-    start = lo & (capacity - 1)
-    end = start + n - lo
-    if end <= capacity:  # one run: slots start .. end - 1
-        return lo + bisect_right(ts, cut, start, end) - start
-    if ts[capacity - 1] > cut:  # the ring wraps: the first run (start .. capacity - 1) holds it
-        return lo + bisect_right(ts, cut, start, capacity) - start
-    return lo + capacity - start + bisect_right(ts, cut, 0, end - capacity)
+# the windows are computed in C (kalshi_actor/_features.c), from these definitions
+if _features.configure_history(EVENT_WINDOWS, TIME_WINDOWS_MS, TRADE_WINDOWS_MS, EVENT_CAPACITY,
+                               TRADE_CAPACITY) != len(SUMMARY_FIELDS):
+    raise ImportError("kalshi_actor._features is out of date: reinstall the package (pip install -e actor)")
 
 
 class MarketHistory:
@@ -161,77 +147,7 @@ class MarketHistory:
         A ``now_ms`` before the last recorded event is taken as that event's time: the history
         cannot be rewound (the exchange clock never is).
         """
-        last = self.last_change_ms
-        if last is not None and now_ms < last:
-            now_ms = last
-        last = self.last_trade_ms
-        if last is not None and now_ms < last:
-            now_ms = last
-        n = self.n_changes
-        if n == 0:
-            out = [0, 0, -1, -1, *_NO_CHANGES]
-        else:
-            mask = _EMASK
-            ts, mid2, sq2 = self._ts, self._mid2, self._sq2
-            lo = n - EVENT_CAPACITY if n > EVENT_CAPACITY else 0
-            top = (n - 1) & mask
-            m_now = mid2[top]
-            s_now = sq2[top]
-            since = now_ms - ts[top]
-            span = now_ms - ts[lo & mask]
-            out = [n, m_now, since if since > 0 else 0, span if span > 0 else 0]
-            for k in EVENT_WINDOWS:
-                b = n - 1 - k
-                b = (b if b > lo else lo) & mask
-                out += (m_now - mid2[b], s_now - sq2[b])
-            ptr = self._ptr
-            w = 0
-            for span in TIME_WINDOWS_MS:
-                cut = now_ms - span
-                p = ptr[w]
-                if p < lo:
-                    p = lo
-                if (p < n and ts[p & mask] <= cut) or (p > lo and ts[(p - 1) & mask] > cut):
-                    p = _first_after(ts, cut, lo, n, EVENT_CAPACITY)
-                ptr[w] = p
-                w += 1
-                if p > lo or lo == 0:
-                    b = (p - 1 if p > lo else lo) & mask
-                    out += (m_now - mid2[b], s_now - sq2[b], n - p)
-                else:  # the window reaches past the ring: the oldest change kept is its start
-                    b = lo & mask
-                    out += (m_now - mid2[b], s_now - sq2[b], n - lo - 1)
-        n = self.n_trades
-        if n == 0:
-            out += _NO_TRADES
-            return out
-        mask = _TMASK
-        tts, flow, vol = self._tts, self._flow, self._vol
-        lo = n - TRADE_CAPACITY if n > TRADE_CAPACITY else 0
-        top = (n - 1) & mask
-        f_now, v_now = flow[top], vol[top]
-        since = now_ms - tts[top]
-        out += (n, since if since > 0 else 0, self.last_trade_price)
-        ptr = self._tptr
-        w = 0
-        for span in TRADE_WINDOWS_MS:
-            cut = now_ms - span
-            p = ptr[w]
-            if p < lo:
-                p = lo
-            if (p < n and tts[p & mask] <= cut) or (p > lo and tts[(p - 1) & mask] > cut):
-                p = _first_after(tts, cut, lo, n, TRADE_CAPACITY)
-            ptr[w] = p
-            w += 1
-            if p > lo:
-                b = (p - 1) & mask
-                out += (f_now - flow[b], v_now - vol[b], n - p)
-            elif lo == 0:  # every trade is inside the window
-                out += (f_now, v_now, n)
-            else:  # the window reaches past the ring: the oldest trade kept is its start
-                b = lo & mask
-                out += (f_now - flow[b], v_now - vol[b], n - lo - 1)
-        return out
+        return _features.summary(self, now_ms)  # C (the observation's hot loop); the rules: the module docstring
 
     def __repr__(self) -> str:
         return (f"MarketHistory(changes={self.n_changes}, trades={self.n_trades}, "

@@ -2,26 +2,27 @@
 
 Training and the live actor both call :meth:`ObservationBuilder.build`; there is no
 other implementation. Every feature is described in :mod:`.schema` (formula, unit,
-normalisation, range, fill); this module computes the raw values in those units and
+normalisation, range, fill); the builder computes the raw values in those units and
 applies the schema's normalisations, read from the schema itself.
 
-Speed: the env needs well over 20,000 steps/s per core, so one market costs a few
-microseconds. Features are computed with plain Python floats (numpy's per-scalar
-overhead would dominate), written row by row into a preallocated float32 buffer with
-one ``struct.pack_into`` per market; the returned array views that buffer.
+Speed: the env needs well over 20,000 steps/s per core and the live actor decides 100
+markets in well under 2 ms, so a market costs about a microsecond: the row is computed in C
+(``kalshi_actor/_features.c``, bit-identical to the same arithmetic in Python) straight into a
+preallocated float32 buffer; the returned array views that buffer. What each value means,
+its unit and normalisation are in :mod:`.schema`, which configures the C code at import;
+this module states the row's order and its units and fills.
 """
 
 from __future__ import annotations
 
-import struct
 from array import array
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from math import log1p, sqrt
+from math import log1p
 
 import numpy as np
 
+from .. import _features
 from ..books import Book
 from ..marketdata import MarketHistory, MarketInfo
 from ..trading.types import Position, WorkingOrder
@@ -70,22 +71,7 @@ _SECONDS = 1e-3  # ms -> s
 _HALF = ONE_DOLLAR // 2
 
 
-def _without_own(levels: dict[int, int], best: int | None, price: int, size: int) -> tuple[dict[int, int], int | None]:
-    """One side's levels and best price with ``size`` of our own order taken out at ``price``."""
-    have = levels.get(price)
-    if have is None:
-        return levels, best
-    levels = dict(levels)
-    if have > size:
-        levels[price] = have - size
-        return levels, best
-    del levels[price]
-    if price == best:
-        best = max(levels) if levels else None
-    return levels, best
-
-
-# The row, in schema order (checked against the schema at import).
+# The row, in schema order (checked against the schema at import): the order _features.c writes it in.
 _ROW = (
     "yes_bid", "yes_ask", "two_sided", "microprice", "spread_ticks", "tick_size", "bid_size_l1", "ask_size_l1",
     "imbalance_1", "imbalance_3", "imbalance_10", "bid_depth_10", "ask_depth_10",
@@ -100,209 +86,26 @@ _ROW = (
 assert _ROW == FEATURE_NAMES, "the builder's row order must be the schema's"
 
 
-def _order_features(order: WorkingOrder | None, best: int, grid: tuple[int, ...], now: int) -> tuple[float, ...]:
-    """distance (ticks), size (contracts), age (s), queue ahead (contracts), filled fraction.
-
-    ``best``: grid index of the others' best bid on the order's side, -1 when there is none.
-    """
-    if order is None:
-        return 0.0, 0.0, 0.0, 0.0, 0.0
-    remaining = order.remaining
-    filled = order.filled
-    if best < 0:
-        distance = _DISTANCE_FILL
-    else:
-        distance = float(best - bisect_right(grid, order.price) + 1)
-    total = filled + remaining
-    age = now - order.placed_ts_ms
-    return (distance, remaining * _CONTRACTS, (age if age > 0 else 0) * _SECONDS, order.queue_ahead * _CONTRACTS,
-            filled / total if total > 0 else 0.0)
+_NORMS = {"identity": 0, "linear": 1, "log1p": 2, "slog": 3}
 
 
-def _row(m: MarketInput, own_in_book: bool) -> list[float]:
-    """The raw feature values of one market (units of the schema), in schema order."""
-    book = m.book
-    info = m.info
-    now = m.now_ms
-    yes_levels = book.yes
-    no_levels = book.no
-    bid = book.best_yes_bid_price
-    no_bid = book.best_no_bid_price
-    yes_order = no_order = None
-    for order in m.orders:
-        if order.side == "yes":
-            if yes_order is None:
-                yes_order = order
-        elif no_order is None:
-            no_order = order
-    if own_in_book:  # see the market as the others quote it, as the session books do
-        if yes_order is not None and yes_order.remaining > 0:
-            yes_levels, bid = _without_own(yes_levels, bid, yes_order.price, yes_order.remaining)
-        if no_order is not None and no_order.remaining > 0:
-            no_levels, no_bid = _without_own(no_levels, no_bid, no_order.price, no_order.remaining)
-
-    (n_changes, mid2, since_change, span,
-     ret_ev5, _, ret_ev20, sq_ev20, ret_ev100, _,
-     ret_1s, _, updates_1s, ret_10s, sq_10s, updates_10s, ret_60s, sq_60s, updates_60s,
-     n_trades, since_trade, last_trade_price,
-     flow_10s, volume_10s, trades_10s, flow_60s, volume_60s, trades_60s) = m.history.summary(now)
-
-    # --- book (grid indices: of the price, or of the grid price below an off-grid one) ---
-    yp = info.yes_prices
-    np_ = info.no_prices
-    if bid is not None:
-        ib = bisect_right(yp, bid) - 1
-        bids = [yes_levels.get(p, 0) for p in yp[ib - 9 if ib > 9 else 0:ib + 1]] or [0]
-        bid_size = yes_levels[bid]
-    else:
-        ib = -1
-        bids = [0]
-        bid_size = 0
-    if no_bid is not None:
-        inb = bisect_right(np_, no_bid) - 1
-        asks = [no_levels.get(p, 0) for p in np_[inb - 9 if inb > 9 else 0:inb + 1]] or [0]
-        ask_size = no_levels[no_bid]
-        ask = ONE_DOLLAR - no_bid
-        ia = bisect_right(yp, ask) - 1
-    else:
-        inb = -1
-        asks = [0]
-        ask_size = 0
-        ask = None
-        ia = -1
-    i = ib if bid is not None else ia if ask is not None else bisect_right(yp, _HALF) - 1
-    tick = info.steps[i if i > 0 else 0] * _CENTS
-    if bid is not None and ask is not None:
-        mid = (bid + ask) * 0.5
-        microprice = (bid * ask_size + ask * bid_size) / (bid_size + ask_size) * _PIPS
-        spread = float(ia - ib) if ia > ib else 0.0
-        two_sided = 1.0
-    else:
-        mid = mid2 * 0.5 if n_changes else None
-        microprice = mid * _PIPS if mid is not None else 0.5
-        spread = _SPREAD_FILL
-        two_sided = 0.0
-    b1 = bids[-1]
-    a1 = asks[-1]
-    b3 = sum(bids[-3:])
-    a3 = sum(asks[-3:])
-    b10 = sum(bids)
-    a10 = sum(asks)
-
-    # --- trades ---
-    if n_trades and mid is not None:
-        trade_vs_mid = (last_trade_price - mid) * _CENTS
-    else:
-        trade_vs_mid = 0.0
-
-    # --- market, portfolio ---
-    close = info.close_time_ms
-    if close is None:
-        to_close = _CLOSE_FILL
-    else:
-        to_close = (close - now) * _SECONDS if close > now else 0.0
-    position = m.position
-    equity = m.equity
-    count = edge = upnl = exposure = realized = 0.0
-    if position is not None:
-        realized = (position.realized_pnl - position.fees_paid) * _DOLLARS
-        held = position.count
-        if held:
-            count = held * _CONTRACTS
-            if mid is not None:
-                size = held if held > 0 else -held
-                mark = mid if held > 0 else ONE_DOLLAR - mid
-                gain = mark - position.cost_basis / size  # micros / hundredths = pips per contract
-                edge = gain * _CENTS
-                upnl = size * gain * _DOLLARS
-                if equity > 0:
-                    exposure = size * mark / equity
-    cash_ratio = m.cash / equity if equity > 0 else 0.0
-
-    return [
-        bid * _PIPS if bid is not None else 0.0,
-        ask * _PIPS if ask is not None else 1.0,
-        two_sided,
-        microprice,
-        spread,
-        tick,
-        bid_size * _CONTRACTS,
-        ask_size * _CONTRACTS,
-        (b1 - a1) / (b1 + a1) if b1 + a1 else 0.0,
-        (b3 - a3) / (b3 + a3) if b3 + a3 else 0.0,
-        (b10 - a10) / (b10 + a10) if b10 + a10 else 0.0,
-        b10 * _CONTRACTS,
-        a10 * _CONTRACTS,
-        ret_ev5 * _MID2_CENTS,
-        ret_ev20 * _MID2_CENTS,
-        ret_ev100 * _MID2_CENTS,
-        ret_1s * _MID2_CENTS,
-        ret_10s * _MID2_CENTS,
-        ret_60s * _MID2_CENTS,
-        sqrt(sq_ev20) * _MID2_CENTS,
-        sqrt(sq_10s) * _MID2_CENTS,
-        sqrt(sq_60s) * _MID2_CENTS,
-        float(updates_1s),
-        float(updates_10s),
-        float(updates_60s),
-        since_change * _SECONDS if since_change >= 0 else _SINCE_UPDATE_FILL,
-        span * _SECONDS if span >= 0 else 0.0,
-        flow_10s / volume_10s if volume_10s else 0.0,
-        flow_60s / volume_60s if volume_60s else 0.0,
-        volume_10s * _CONTRACTS,
-        volume_60s * _CONTRACTS,
-        float(trades_10s),
-        float(trades_60s),
-        since_trade * _SECONDS if since_trade >= 0 else _SINCE_TRADE_FILL,
-        trade_vs_mid,
-        to_close,
-        count,
-        edge,
-        upnl,
-        realized,
-        cash_ratio,
-        exposure,
-        *_order_features(yes_order, ib, yp, now),
-        *_order_features(no_order, inb, np_, now),
-    ]
-
-
-_ROW_BYTES = 4 * OBS_SIZE
-_pack_row = struct.Struct(f"={OBS_SIZE}f").pack_into  # native byte order: the buffer is read as float32
-
-
-def _normalisation(i: int, feature: Feature) -> str:
-    """The expression normalising raw value ``r[i]`` as the schema states (constants as exact float reprs)."""
-    x = f"r[{i}]"
+def _norm_k(feature: Feature) -> float:
+    """The normalisation's factor: ``x * k`` (linear), ``log1p(x) * k`` (log1p, slog)."""
     if feature.norm == "identity":
-        return x
+        return 1.0
     if feature.norm == "linear":
-        k, low, high = 1.0 / feature.scale, feature.low, feature.high
-        return f"({low!r} if (v := {x} * {k!r}) < {low!r} else {high!r} if v > {high!r} else v)"
-    k = 1.0 / log1p(feature.scale)
-    if feature.norm == "log1p":
-        return f"((v if (v := log1p(x) * {k!r}) < 1.0 else 1.0) if (x := {x}) > 0.0 else 0.0)"
-    if feature.norm == "slog":
-        return (f"((v if (v := log1p(x) * {k!r}) < 1.0 else 1.0) if (x := {x}) >= 0.0 "
-                f"else (v if (v := -log1p(-x) * {k!r}) > -1.0 else -1.0))")
-    raise ValueError(f"{feature.name}: unknown normalisation {feature.norm!r}")
+        return 1.0 / feature.scale
+    return 1.0 / log1p(feature.scale)
 
 
-def _compile_finish() -> tuple[Callable[[list[float], array, int], None], str]:
-    """Generate ``finish(r, buffer, offset)``: normalise every raw value as :data:`FEATURES` says, pack the row.
-
-    Generated from the schema, so the schema is the only place a normalisation or a scale
-    is written; one straight expression per feature (no loop, no per-feature lookups)
-    keeps normalising and packing a row at about a microsecond.
-    """
-    lines = [f"        {_normalisation(i, f)},  # {f.name}" for i, f in enumerate(FEATURES)]
-    source = "def finish(r, buffer, offset):\n    pack(buffer, offset,\n" + "\n".join(lines) + "\n    )\n"
-    namespace = {"pack": _pack_row, "log1p": log1p}
-    exec(compile(source, "<observation schema normalisation>", "exec"), namespace)  # noqa: S102 (our own schema)
-    return namespace["finish"], source
-
-
-_finish, FINISH_SOURCE = _compile_finish()
+_features.configure_rows(
+    [_NORMS[f.norm] for f in FEATURES], [_norm_k(f) for f in FEATURES], [f.low for f in FEATURES],
+    [f.high for f in FEATURES],
+    (_PIPS, _CENTS, _MID2_CENTS, _CONTRACTS, _DOLLARS, _SECONDS),
+    (_SPREAD_FILL, _SINCE_UPDATE_FILL, _SINCE_TRADE_FILL, _CLOSE_FILL, _DISTANCE_FILL),
+    (ONE_DOLLAR, _HALF),
+)
+_ROW_BYTES = 4 * OBS_SIZE
 
 
 class ObservationBuilder:
@@ -335,12 +138,7 @@ class ObservationBuilder:
         n = len(markets)
         if n > self._capacity:
             self._allocate(max(n, 2 * self._capacity))
-        buffer = self._buffer
-        own = self.own_orders_in_book
-        offset = 0
-        for m in markets:
-            _finish(_row(m, own), buffer, offset)
-            offset += _ROW_BYTES
+        _features.build_rows(markets, self.own_orders_in_book, self._buffer)
         result = self._array[:n]
         if out is not None:
             out[...] = result
