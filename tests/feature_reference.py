@@ -2,8 +2,9 @@
 match bit for bit (tests/test_features_native.py).
 
 This is the Python implementation the C code replaced, kept as a readable statement of the
-arithmetic: MarketHistory.summary, the raw row of one MarketInput, and the schema's
-normalisations. Nothing in the package imports it.
+arithmetic: the market history (:class:`ReferenceHistory`), the raw row of one MarketInput
+(given its history's summary), and the schema's normalisations. Nothing in the package
+imports it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from kalshi_actor.marketdata.history import (
     TIME_WINDOWS_MS,
     TRADE_CAPACITY,
     TRADE_WINDOWS_MS,
-    MarketHistory,
 )
 from kalshi_actor.observation.builder import (
     _CENTS,
@@ -60,79 +60,154 @@ def _first_after(ts: list[int], cut: int, lo: int, n: int, capacity: int) -> int
     return lo + capacity - start + bisect_right(ts, cut, 0, end - capacity)
 
 
-def summary(self: MarketHistory, now_ms: int) -> list[int]:
-    """MarketHistory.summary, in Python (cursors cached in ``self``'s lists as the C code does)."""
-    last = self.last_change_ms
-    if last is not None and now_ms < last:
-        now_ms = last
-    last = self.last_trade_ms
-    if last is not None and now_ms < last:
-        now_ms = last
-    n = self.n_changes
-    if n == 0:
-        out = [0, 0, -1, -1, *_NO_CHANGES]
-    else:
-        mask = _EMASK
-        ts, mid2, sq2 = self._ts, self._mid2, self._sq2
-        lo = n - EVENT_CAPACITY if n > EVENT_CAPACITY else 0
+class ReferenceHistory:
+    """MarketHistory as it was written in Python (marketdata/history.py explains units and windows)."""
+
+    __slots__ = (
+        "n_changes", "last_change_ms", "last_mid2", "_sq_now", "_ts", "_mid2", "_sq2", "_ptr",
+        "n_trades", "last_trade_ms", "last_trade_price", "_tts", "_flow", "_vol", "_tptr",
+    )
+
+    def __init__(self) -> None:
+        self.n_changes = 0  # book changes recorded since the start (not capped)
+        self.last_change_ms: int | None = None
+        self.last_mid2: int | None = None  # 2 x YES mid in pips after the last change
+        self._sq_now = 0  # the last change's cumulative sum (saves reading it back from the ring)
+        self._ts = [0] * EVENT_CAPACITY
+        self._mid2 = [0] * EVENT_CAPACITY
+        self._sq2 = [0] * EVENT_CAPACITY  # cumulative sum of squared mid2 changes
+        self._ptr = [0] * len(TIME_WINDOWS_MS)  # per window: the first change inside it (a cache)
+        self.n_trades = 0
+        self.last_trade_ms: int | None = None
+        self.last_trade_price: int | None = None  # YES price in pips
+        self._tts = [0] * TRADE_CAPACITY
+        self._flow = [0] * TRADE_CAPACITY  # cumulative signed taker size (+ taker bought YES)
+        self._vol = [0] * TRADE_CAPACITY  # cumulative size
+        self._tptr = [0] * len(TRADE_WINDOWS_MS)
+
+    # --- writes (MarketData calls these; times never decrease) ---
+
+    def on_book(self, ts_ms: int, mid2: int | None) -> None:
+        """Record one book change at exchange time ``ts_ms``; ``mid2`` = YES bid + YES ask (None if one-sided)."""
+        last = self.last_mid2
+        if mid2 is None or mid2 == last:
+            if last is None:
+                return  # no mid yet: the history starts at the first two-sided book
+            mid2 = last
+            sq = self._sq_now
+        elif last is None:
+            self.last_mid2 = mid2
+            sq = 0
+        else:
+            d = mid2 - last
+            self._sq_now = sq = self._sq_now + d * d
+            self.last_mid2 = mid2
+        i = self.n_changes
+        j = i & _EMASK
+        self._ts[j] = ts_ms
+        self._mid2[j] = mid2
+        self._sq2[j] = sq
+        self.n_changes = i + 1
+        self.last_change_ms = ts_ms
+
+    def on_trade(self, ts_ms: int, taker_outcome: str | None, count: int, yes_price: int) -> None:
+        """Record one trade: ``count`` hundredths at ``yes_price`` pips; the taker bought ``taker_outcome``."""
+        i = self.n_trades
+        j = i & _TMASK
+        signed = count if taker_outcome == "yes" else -count if taker_outcome == "no" else 0
+        if i:
+            k = (i - 1) & _TMASK
+            self._flow[j] = self._flow[k] + signed
+            self._vol[j] = self._vol[k] + count
+        else:
+            self._flow[j] = signed
+            self._vol[j] = count
+        self._tts[j] = ts_ms
+        self.n_trades = i + 1
+        self.last_trade_ms = ts_ms
+        self.last_trade_price = yes_price
+
+    # --- reads ---
+
+    def summary(self, now_ms: int) -> list[int]:
+        """Every window's raw totals at exchange time ``now_ms``, as a flat list (:data:`SUMMARY_FIELDS`).
+
+        The result depends only on the recorded events and ``now_ms``, never on earlier
+        queries (the per-window cursors are only a cache; they also move back if ``now_ms`` does).
+        A ``now_ms`` before the last recorded event is taken as that event's time: the history
+        cannot be rewound (the exchange clock never is).
+        """
+        last = self.last_change_ms
+        if last is not None and now_ms < last:
+            now_ms = last
+        last = self.last_trade_ms
+        if last is not None and now_ms < last:
+            now_ms = last
+        n = self.n_changes
+        if n == 0:
+            out = [0, 0, -1, -1, *_NO_CHANGES]
+        else:
+            mask = _EMASK
+            ts, mid2, sq2 = self._ts, self._mid2, self._sq2
+            lo = n - EVENT_CAPACITY if n > EVENT_CAPACITY else 0
+            top = (n - 1) & mask
+            m_now = mid2[top]
+            s_now = sq2[top]
+            since = now_ms - ts[top]
+            span = now_ms - ts[lo & mask]
+            out = [n, m_now, since if since > 0 else 0, span if span > 0 else 0]
+            for k in EVENT_WINDOWS:
+                b = n - 1 - k
+                b = (b if b > lo else lo) & mask
+                out += (m_now - mid2[b], s_now - sq2[b])
+            ptr = self._ptr
+            w = 0
+            for span in TIME_WINDOWS_MS:
+                cut = now_ms - span
+                p = ptr[w]
+                if p < lo:
+                    p = lo
+                if (p < n and ts[p & mask] <= cut) or (p > lo and ts[(p - 1) & mask] > cut):
+                    p = _first_after(ts, cut, lo, n, EVENT_CAPACITY)
+                ptr[w] = p
+                w += 1
+                if p > lo or lo == 0:
+                    b = (p - 1 if p > lo else lo) & mask
+                    out += (m_now - mid2[b], s_now - sq2[b], n - p)
+                else:  # the window reaches past the ring: the oldest change kept is its start
+                    b = lo & mask
+                    out += (m_now - mid2[b], s_now - sq2[b], n - lo - 1)
+        n = self.n_trades
+        if n == 0:
+            out += _NO_TRADES
+            return out
+        mask = _TMASK
+        tts, flow, vol = self._tts, self._flow, self._vol
+        lo = n - TRADE_CAPACITY if n > TRADE_CAPACITY else 0
         top = (n - 1) & mask
-        m_now = mid2[top]
-        s_now = sq2[top]
-        since = now_ms - ts[top]
-        span = now_ms - ts[lo & mask]
-        out = [n, m_now, since if since > 0 else 0, span if span > 0 else 0]
-        for k in EVENT_WINDOWS:
-            b = n - 1 - k
-            b = (b if b > lo else lo) & mask
-            out += (m_now - mid2[b], s_now - sq2[b])
-        ptr = self._ptr
+        f_now, v_now = flow[top], vol[top]
+        since = now_ms - tts[top]
+        out += (n, since if since > 0 else 0, self.last_trade_price)
+        ptr = self._tptr
         w = 0
-        for span in TIME_WINDOWS_MS:
+        for span in TRADE_WINDOWS_MS:
             cut = now_ms - span
             p = ptr[w]
             if p < lo:
                 p = lo
-            if (p < n and ts[p & mask] <= cut) or (p > lo and ts[(p - 1) & mask] > cut):
-                p = _first_after(ts, cut, lo, n, EVENT_CAPACITY)
+            if (p < n and tts[p & mask] <= cut) or (p > lo and tts[(p - 1) & mask] > cut):
+                p = _first_after(tts, cut, lo, n, TRADE_CAPACITY)
             ptr[w] = p
             w += 1
-            if p > lo or lo == 0:
-                b = (p - 1 if p > lo else lo) & mask
-                out += (m_now - mid2[b], s_now - sq2[b], n - p)
-            else:  # the window reaches past the ring: the oldest change kept is its start
+            if p > lo:
+                b = (p - 1) & mask
+                out += (f_now - flow[b], v_now - vol[b], n - p)
+            elif lo == 0:  # every trade is inside the window
+                out += (f_now, v_now, n)
+            else:  # the window reaches past the ring: the oldest trade kept is its start
                 b = lo & mask
-                out += (m_now - mid2[b], s_now - sq2[b], n - lo - 1)
-    n = self.n_trades
-    if n == 0:
-        out += _NO_TRADES
+                out += (f_now - flow[b], v_now - vol[b], n - lo - 1)
         return out
-    mask = _TMASK
-    tts, flow, vol = self._tts, self._flow, self._vol
-    lo = n - TRADE_CAPACITY if n > TRADE_CAPACITY else 0
-    top = (n - 1) & mask
-    f_now, v_now = flow[top], vol[top]
-    since = now_ms - tts[top]
-    out += (n, since if since > 0 else 0, self.last_trade_price)
-    ptr = self._tptr
-    w = 0
-    for span in TRADE_WINDOWS_MS:
-        cut = now_ms - span
-        p = ptr[w]
-        if p < lo:
-            p = lo
-        if (p < n and tts[p & mask] <= cut) or (p > lo and tts[(p - 1) & mask] > cut):
-            p = _first_after(tts, cut, lo, n, TRADE_CAPACITY)
-        ptr[w] = p
-        w += 1
-        if p > lo:
-            b = (p - 1) & mask
-            out += (f_now - flow[b], v_now - vol[b], n - p)
-        elif lo == 0:  # every trade is inside the window
-            out += (f_now, v_now, n)
-        else:  # the window reaches past the ring: the oldest trade kept is its start
-            b = lo & mask
-            out += (f_now - flow[b], v_now - vol[b], n - lo - 1)
-    return out
 
 
 def _without_own(levels: dict[int, int], best: int | None, price: int, size: int) -> tuple[dict[int, int], int | None]:
@@ -195,7 +270,7 @@ def _row(m: MarketInput, own_in_book: bool) -> list[float]:
      ret_ev5, _, ret_ev20, sq_ev20, ret_ev100, _,
      ret_1s, _, updates_1s, ret_10s, sq_10s, updates_10s, ret_60s, sq_60s, updates_60s,
      n_trades, since_trade, last_trade_price,
-     flow_10s, volume_10s, trades_10s, flow_60s, volume_60s, trades_60s) = summary(m.history, now)
+     flow_10s, volume_10s, trades_10s, flow_60s, volume_60s, trades_60s) = m.history.summary(now)
 
     # --- book (grid indices: of the price, or of the grid price below an off-grid one) ---
     yp = info.yes_prices

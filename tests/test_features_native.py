@@ -89,31 +89,38 @@ def test_rows_are_the_python_statement_bit_for_bit(session, own_in_book):
     assert compared > 2_500
 
 
-def _random_history(rng: random.Random, changes: int, trades: int) -> tuple[MarketHistory, int]:
-    history = MarketHistory()
+def _random_histories(rng: random.Random, changes: int, trades: int) -> tuple[list, int]:
+    """The C history and the Python statement, fed the same random events; the last event's time."""
+    histories = [MarketHistory(), reference.ReferenceHistory()]
     now = NOW
-    events = [("book", None)] * changes + [("trade", None)] * trades
+    events = ["book"] * changes + ["trade"] * trades
     rng.shuffle(events)
     mid2 = 10_000
-    for kind, _ in events:
+    for kind in events:
         now += rng.choice([0, 0, 1, 3, 40, 700, 2_500, 61_000])
         if kind == "book":
             mid2 = min(max(mid2 + rng.choice([0, 0, -20, 20, -200, 200]), 2), 19_998)
-            history.on_book(now, rng.choice([mid2, mid2, None]))
+            args = (now, rng.choice([mid2, mid2, None]))
+            for h in histories:
+                h.on_book(*args)
         else:
-            history.on_trade(now, rng.choice(["yes", "no", None]), rng.randint(1, 10**6), rng.randint(1, 9_999))
-    return history, now
+            args = (now, rng.choice(["yes", "no", None]), rng.randint(1, 10**6), rng.randint(1, 9_999))
+            for h in histories:
+                h.on_trade(*args)
+    return histories, now
 
 
 @pytest.mark.parametrize("changes, trades", [(0, 0), (1, 0), (0, 1), (50, 20), (EVENT_CAPACITY + 700, 30),
                                              (3 * EVENT_CAPACITY, TRADE_CAPACITY + 5)])
-def test_summary_is_the_python_statement(changes, trades):
+def test_the_history_is_the_python_statement(changes, trades):
     rng = random.Random(changes * 31 + trades)
-    history, end = _random_history(rng, changes, trades)
+    (history, expected), end = _random_histories(rng, changes, trades)
+    for name in ("n_changes", "last_change_ms", "last_mid2", "n_trades", "last_trade_ms", "last_trade_price"):
+        assert getattr(history, name) == getattr(expected, name), name
     queries = [end, end - 1, NOW, end + 500, end + 59_999, end + 61_000, end + 10**9, end - 30_000, end]
     queries += [end + rng.randint(-100_000, 100_000) for _ in range(200)]  # cursors move both ways
     for now in queries:
-        assert history.summary(now) == reference.summary(history, now), now
+        assert history.summary(now) == expected.summary(now), now
 
 
 # --- bad input: a clear Python error, never a crash ---
@@ -158,16 +165,22 @@ def test_bad_books_and_histories_raise():
     m.book.yes = [(4000, 100)]
     with pytest.raises(TypeError, match="dicts"):
         _build([m])
-    m = _market()
-    m.history._ts = tuple(m.history._ts)
-    with pytest.raises(TypeError, match="_ts"):
-        m.history.summary(NOW)
-    with pytest.raises(TypeError, match="_ts"):
-        _build([m])
-    m = _market()
-    m.history._ptr = [0]
-    with pytest.raises(TypeError, match="cursor"):
-        _build([m])
+    with pytest.raises(TypeError, match="MarketHistory"):
+        _build([_market(history=reference.ReferenceHistory())])
+    history = MarketHistory()
+    with pytest.raises(TypeError):
+        history.on_book("now", 9000)
+    with pytest.raises(TypeError):
+        history.on_book(NOW, 90.5)
+    with pytest.raises(TypeError):
+        history.on_trade(NOW, "yes", 100)
+    with pytest.raises(OverflowError):
+        history.summary(2**64)
+    with pytest.raises(TypeError):
+        MarketHistory(5)
+    assert history.n_changes == history.n_trades == 0 and history.last_mid2 is None  # nothing half-written
+    with pytest.raises(RuntimeError, match="once"):
+        _features.configure_history((5,), (1000,), (1000,), 64, 64)
 
 
 def test_the_buffer_must_hold_the_rows():

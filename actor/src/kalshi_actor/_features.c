@@ -1,8 +1,8 @@
-/* The observation's hot loop in C: history window totals and observation rows.
+/* The observation's hot loop in C: the market history and the observation rows.
  *
- * This is THE implementation of MarketHistory.summary (marketdata/history.py) and of the
- * observation row (observation/builder.py): both Python modules describe what is computed
- * and call in here. Nothing is configured in C: the windows, ring capacities, unit
+ * This is THE implementation of MarketHistory (marketdata/history.py: its rings, their writes
+ * on every book change and trade, and the window totals) and of the observation row
+ * (observation/builder.py): both Python modules state what is computed and export it. Nothing is configured in C: the windows, ring capacities, unit
  * constants, fills and every feature's normalisation come from the Python modules through
  * configure_history() and configure_rows() at import, so the schema stays the one place
  * a feature is defined.
@@ -41,8 +41,7 @@ static double SPREAD_FILL, SINCE_UPDATE_FILL, SINCE_TRADE_FILL, CLOSE_FILL, DIST
 static long long ONE_DOLLAR, HALF;
 
 /* attribute names, interned once */
-static PyObject *s_n_changes, *s_last_change_ms, *s_ts, *s_mid2, *s_sq2, *s_ptr, *s_n_trades, *s_last_trade_ms,
-    *s_last_trade_price, *s_tts, *s_flow, *s_vol, *s_tptr, *s_book, *s_history, *s_info, *s_now_ms, *s_position,
+static PyObject *s_book, *s_history, *s_info, *s_now_ms, *s_position,
     *s_orders, *s_cash, *s_equity, *s_yes, *s_no, *s_best_yes, *s_best_no, *s_best_yes_bid_price,
     *s_best_no_bid_price, *s_yes_prices, *s_no_prices, *s_steps, *s_close_time_ms, *s_count, *s_cost_basis,
     *s_realized_pnl, *s_fees_paid, *s_side, *s_price, *s_remaining, *s_filled, *s_placed_ts_ms, *s_queue_ahead,
@@ -72,10 +71,6 @@ static int get_opt_ll(PyObject *obj, PyObject *name, long long *out) {
     return (*out == -1 && PyErr_Occurred()) ? -1 : 1;
 }
 
-static inline long long item_ll(PyObject *list, long long i) {
-    return PyLong_AsLongLong(PyList_GET_ITEM(list, (Py_ssize_t)i));
-}
-
 /* Python's int / int (true division) */
 static double tdiv(long long a, long long b, int *err) {
     if (a < EXACT && a > -EXACT && b < EXACT && b > -EXACT) return (double)a / (double)b;
@@ -90,16 +85,6 @@ static double tdiv(long long a, long long b, int *err) {
     return r;
 }
 
-/* the first logical index in [lo, n] whose time is after cut (times ascend over lo .. n - 1) */
-static long long first_after(PyObject *ts, long long cut, long long lo, long long n, long long mask) {
-    while (lo < n) {
-        long long mid = lo + (n - lo) / 2;
-        if (item_ll(ts, mid & mask) > cut) n = mid;
-        else lo = mid + 1;
-    }
-    return lo;
-}
-
 /* bisect.bisect_right over a tuple of ints */
 static Py_ssize_t bisect_right_ll(PyObject *tuple, long long x) {
     Py_ssize_t lo = 0, hi = PyTuple_GET_SIZE(tuple);
@@ -111,137 +96,190 @@ static Py_ssize_t bisect_right_ll(PyObject *tuple, long long x) {
     return lo;
 }
 
-/* move a window's cursor cache (a list of ints) only when it changed */
-static int set_cursor(PyObject *list, Py_ssize_t w, long long old, long long p) {
-    if (p == old) return 0;
-    PyObject *v = PyLong_FromLongLong(p);
-    if (v == NULL) return -1;
-    return PyList_SetItem(list, w, v); /* steals v */
-}
+/* --- MarketHistory: the rings, their writes and the window totals --- */
 
-static int check_ring(PyObject *list, long long capacity, const char *name) {
-    if (!PyList_CheckExact(list) || PyList_GET_SIZE(list) != capacity) {
-        PyErr_Format(PyExc_TypeError, "MarketHistory.%s must be a list of %lld ints", name, capacity);
-        return -1;
+typedef struct {
+    long long ts, mid2, sq2; /* time, 2 x mid after the change, cumulative squared mid2 changes */
+} Change;
+
+typedef struct {
+    long long ts, flow, vol; /* time, cumulative signed taker size, cumulative size */
+} Trade;
+
+typedef struct {
+    PyObject_HEAD
+    long long n_changes, last_mid2, sq_now; /* last_mid2 is meaningful once has_mid */
+    int has_mid;
+    long long n_trades, last_trade_price;
+    long long ptr[MAX_WINDOWS], tptr[MAX_WINDOWS]; /* per window: its first event (a cache) */
+    Change *changes;                                 /* event_cap slots */
+    Trade *trades;                                   /* trade_cap slots */
+} History;
+
+static PyTypeObject HistoryType;
+
+static PyObject *history_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    if (!history_ready) return PyErr_Format(PyExc_RuntimeError, "configure_history() was not called");
+    if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs)))
+        return PyErr_Format(PyExc_TypeError, "MarketHistory() takes no arguments");
+    History *h = (History *)type->tp_alloc(type, 0);
+    if (h == NULL) return NULL;
+    h->changes = PyMem_Calloc((size_t)event_cap, sizeof(Change));
+    h->trades = PyMem_Calloc((size_t)trade_cap, sizeof(Trade));
+    if (h->changes == NULL || h->trades == NULL) {
+        Py_DECREF(h);
+        return PyErr_NoMemory();
     }
-    return 0;
+    return (PyObject *)h;
 }
 
-/* --- MarketHistory.summary --- */
+static void history_dealloc(History *h) {
+    PyMem_Free(h->changes);
+    PyMem_Free(h->trades);
+    Py_TYPE(h)->tp_free((PyObject *)h);
+}
 
-/* The window totals of one history at now_ms into out[summary_len] (see history.py for the meaning). */
-static int summarize(PyObject *h, long long now, long long *out) {
-    PyObject *ts = NULL, *mid2 = NULL, *sq2 = NULL, *ptr = NULL;
-    long long last, n;
-    int got, rc = -1;
+static int as_ll(PyObject *v, long long *out) {
+    *out = PyLong_AsLongLong(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static PyObject *history_on_book(History *h, PyObject *const *args, Py_ssize_t nargs) {
+    long long ts, mid2, sq;
+    if (nargs != 2) return PyErr_Format(PyExc_TypeError, "on_book(ts_ms, mid2) takes 2 arguments");
+    if (as_ll(args[0], &ts) < 0) return NULL;
+    if (args[1] == Py_None || (as_ll(args[1], &mid2) == 0 && h->has_mid && mid2 == h->last_mid2)) {
+        if (PyErr_Occurred()) return NULL;
+        if (!h->has_mid) Py_RETURN_NONE; /* no mid yet: the history starts at the first two-sided book */
+        mid2 = h->last_mid2;
+        sq = h->sq_now;
+    } else if (PyErr_Occurred()) {
+        return NULL;
+    } else if (!h->has_mid) {
+        h->has_mid = 1;
+        h->last_mid2 = mid2;
+        sq = 0;
+    } else {
+        long long d = mid2 - h->last_mid2;
+        h->sq_now = sq = h->sq_now + d * d;
+        h->last_mid2 = mid2;
+    }
+    Change *c = &h->changes[h->n_changes & (event_cap - 1)];
+    c->ts = ts;
+    c->mid2 = mid2;
+    c->sq2 = sq;
+    h->n_changes++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *history_on_trade(History *h, PyObject *const *args, Py_ssize_t nargs) {
+    long long ts, count, price, signed_count = 0;
+    if (nargs != 4)
+        return PyErr_Format(PyExc_TypeError, "on_trade(ts_ms, taker_outcome, count, yes_price) takes 4 arguments");
+    if (as_ll(args[0], &ts) < 0 || as_ll(args[2], &count) < 0 || as_ll(args[3], &price) < 0) return NULL;
+    PyObject *taker = args[1];
+    if (PyUnicode_Check(taker)) {
+        if (PyUnicode_CompareWithASCIIString(taker, "yes") == 0) signed_count = count;
+        else if (PyUnicode_CompareWithASCIIString(taker, "no") == 0) signed_count = -count;
+    }
+    long long i = h->n_trades, mask = trade_cap - 1;
+    Trade *t = &h->trades[i & mask];
+    if (i) {
+        const Trade *prev = &h->trades[(i - 1) & mask];
+        t->flow = prev->flow + signed_count;
+        t->vol = prev->vol + count;
+    } else {
+        t->flow = signed_count;
+        t->vol = count;
+    }
+    t->ts = ts;
+    h->n_trades = i + 1;
+    h->last_trade_price = price;
+    Py_RETURN_NONE;
+}
+
+/* the first event number in [lo, n] whose time is after cut (times ascend over lo .. n - 1) */
+#define FIRST_AFTER(ring, mask, cut, lo, n, out)                   \
+    do {                                                           \
+        long long a_ = (lo), b_ = (n);                             \
+        while (a_ < b_) {                                          \
+            long long m_ = a_ + (b_ - a_) / 2;                     \
+            if ((ring)[m_ & (mask)].ts > (cut)) b_ = m_;           \
+            else a_ = m_ + 1;                                      \
+        }                                                          \
+        (out) = a_;                                                \
+    } while (0)
+
+/* The window totals at now into out[summary_len] (see history.py for their meaning). */
+static void summarize(History *h, long long now, long long *out) {
     Py_ssize_t o = 0;
-
-    if ((got = get_opt_ll(h, s_last_change_ms, &last)) < 0) return -1;
-    if (got && now < last) now = last;
-    if ((got = get_opt_ll(h, s_last_trade_ms, &last)) < 0) return -1;
-    if (got && now < last) now = last;
-    if (get_ll(h, s_n_changes, &n) < 0) return -1;
+    long long n = h->n_changes;
+    if (n && now < h->changes[(n - 1) & (event_cap - 1)].ts) now = h->changes[(n - 1) & (event_cap - 1)].ts;
+    if (h->n_trades && now < h->trades[(h->n_trades - 1) & (trade_cap - 1)].ts)
+        now = h->trades[(h->n_trades - 1) & (trade_cap - 1)].ts;
     if (n == 0) {
         out[o++] = 0; out[o++] = 0; out[o++] = -1; out[o++] = -1;
         for (Py_ssize_t i = 0; i < 2 * n_event_w + 3 * n_time_w; i++) out[o++] = 0;
     } else {
-        long long mask = event_cap - 1;
-        if (!(ts = PyObject_GetAttr(h, s_ts)) || !(mid2 = PyObject_GetAttr(h, s_mid2))
-            || !(sq2 = PyObject_GetAttr(h, s_sq2)) || !(ptr = PyObject_GetAttr(h, s_ptr)))
-            goto done;
-        if (check_ring(ts, event_cap, "_ts") || check_ring(mid2, event_cap, "_mid2")
-            || check_ring(sq2, event_cap, "_sq2"))
-            goto done;
-        if (!PyList_CheckExact(ptr) || PyList_GET_SIZE(ptr) != n_time_w) {
-            PyErr_SetString(PyExc_TypeError, "MarketHistory._ptr must be a list with one cursor per time window");
-            goto done;
-        }
-        long long lo = n > event_cap ? n - event_cap : 0;
-        long long top = (n - 1) & mask;
-        long long m_now = item_ll(mid2, top), s_now = item_ll(sq2, top);
-        long long since = now - item_ll(ts, top), span = now - item_ll(ts, lo & mask);
-        out[o++] = n; out[o++] = m_now; out[o++] = since > 0 ? since : 0; out[o++] = span > 0 ? span : 0;
+        const Change *c = h->changes;
+        long long mask = event_cap - 1, lo = n > event_cap ? n - event_cap : 0;
+        const Change *top = &c[(n - 1) & mask];
+        long long since = now - top->ts, span = now - c[lo & mask].ts;
+        out[o++] = n; out[o++] = top->mid2; out[o++] = since > 0 ? since : 0; out[o++] = span > 0 ? span : 0;
         for (Py_ssize_t w = 0; w < n_event_w; w++) {
             long long b = n - 1 - event_w[w];
-            b = (b > lo ? b : lo) & mask;
-            out[o++] = m_now - item_ll(mid2, b);
-            out[o++] = s_now - item_ll(sq2, b);
+            const Change *start = &c[(b > lo ? b : lo) & mask];
+            out[o++] = top->mid2 - start->mid2;
+            out[o++] = top->sq2 - start->sq2;
         }
         for (Py_ssize_t w = 0; w < n_time_w; w++) {
-            long long cut = now - time_w[w];
-            long long old = PyLong_AsLongLong(PyList_GET_ITEM(ptr, w)), p = old;
+            long long cut = now - time_w[w], p = h->ptr[w];
             if (p < lo) p = lo;
-            if ((p < n && item_ll(ts, p & mask) <= cut) || (p > lo && item_ll(ts, (p - 1) & mask) > cut))
-                p = first_after(ts, cut, lo, n, mask);
-            if (set_cursor(ptr, w, old, p) < 0) goto done;
+            if ((p < n && c[p & mask].ts <= cut) || (p > lo && c[(p - 1) & mask].ts > cut))
+                FIRST_AFTER(c, mask, cut, lo, n, p);
+            h->ptr[w] = p;
             if (p > lo || lo == 0) {
-                long long b = (p > lo ? p - 1 : lo) & mask;
-                out[o++] = m_now - item_ll(mid2, b);
-                out[o++] = s_now - item_ll(sq2, b);
-                out[o++] = n - p;
+                const Change *start = &c[(p > lo ? p - 1 : lo) & mask];
+                out[o++] = top->mid2 - start->mid2; out[o++] = top->sq2 - start->sq2; out[o++] = n - p;
             } else { /* the window reaches past the ring: the oldest change kept is its start */
-                long long b = lo & mask;
-                out[o++] = m_now - item_ll(mid2, b);
-                out[o++] = s_now - item_ll(sq2, b);
-                out[o++] = n - lo - 1;
+                const Change *start = &c[lo & mask];
+                out[o++] = top->mid2 - start->mid2; out[o++] = top->sq2 - start->sq2; out[o++] = n - lo - 1;
             }
         }
-        Py_CLEAR(ts); Py_CLEAR(mid2); Py_CLEAR(sq2); Py_CLEAR(ptr);
     }
-    if (get_ll(h, s_n_trades, &n) < 0) goto done;
+    n = h->n_trades;
     if (n == 0) {
         out[o++] = 0; out[o++] = -1; out[o++] = -1;
         for (Py_ssize_t i = 0; i < 3 * n_trade_w; i++) out[o++] = 0;
-    } else {
-        long long mask = trade_cap - 1, price;
-        if (!(ts = PyObject_GetAttr(h, s_tts)) || !(mid2 = PyObject_GetAttr(h, s_flow))
-            || !(sq2 = PyObject_GetAttr(h, s_vol)) || !(ptr = PyObject_GetAttr(h, s_tptr)))
-            goto done;
-        PyObject *tts = ts, *flow = mid2, *vol = sq2; /* the same slots, the trade rings */
-        if (check_ring(tts, trade_cap, "_tts") || check_ring(flow, trade_cap, "_flow")
-            || check_ring(vol, trade_cap, "_vol"))
-            goto done;
-        if (!PyList_CheckExact(ptr) || PyList_GET_SIZE(ptr) != n_trade_w) {
-            PyErr_SetString(PyExc_TypeError, "MarketHistory._tptr must be a list with one cursor per trade window");
-            goto done;
-        }
-        if (get_ll(h, s_last_trade_price, &price) < 0) goto done;
-        long long lo = n > trade_cap ? n - trade_cap : 0;
-        long long top = (n - 1) & mask;
-        long long f_now = item_ll(flow, top), v_now = item_ll(vol, top);
-        long long since = now - item_ll(tts, top);
-        out[o++] = n; out[o++] = since > 0 ? since : 0; out[o++] = price;
-        for (Py_ssize_t w = 0; w < n_trade_w; w++) {
-            long long cut = now - trade_w[w];
-            long long old = PyLong_AsLongLong(PyList_GET_ITEM(ptr, w)), p = old;
-            if (p < lo) p = lo;
-            if ((p < n && item_ll(tts, p & mask) <= cut) || (p > lo && item_ll(tts, (p - 1) & mask) > cut))
-                p = first_after(tts, cut, lo, n, mask);
-            if (set_cursor(ptr, w, old, p) < 0) goto done;
-            if (p > lo) {
-                long long b = (p - 1) & mask;
-                out[o++] = f_now - item_ll(flow, b); out[o++] = v_now - item_ll(vol, b); out[o++] = n - p;
-            } else if (lo == 0) { /* every trade is inside the window */
-                out[o++] = f_now; out[o++] = v_now; out[o++] = n;
-            } else { /* the window reaches past the ring: the oldest trade kept is its start */
-                long long b = lo & mask;
-                out[o++] = f_now - item_ll(flow, b); out[o++] = v_now - item_ll(vol, b); out[o++] = n - lo - 1;
-            }
+        return;
+    }
+    const Trade *t = h->trades;
+    long long mask = trade_cap - 1, lo = n > trade_cap ? n - trade_cap : 0;
+    const Trade *top = &t[(n - 1) & mask];
+    long long since = now - top->ts;
+    out[o++] = n; out[o++] = since > 0 ? since : 0; out[o++] = h->last_trade_price;
+    for (Py_ssize_t w = 0; w < n_trade_w; w++) {
+        long long cut = now - trade_w[w], p = h->tptr[w];
+        if (p < lo) p = lo;
+        if ((p < n && t[p & mask].ts <= cut) || (p > lo && t[(p - 1) & mask].ts > cut))
+            FIRST_AFTER(t, mask, cut, lo, n, p);
+        h->tptr[w] = p;
+        if (p > lo) {
+            const Trade *start = &t[(p - 1) & mask];
+            out[o++] = top->flow - start->flow; out[o++] = top->vol - start->vol; out[o++] = n - p;
+        } else if (lo == 0) { /* every trade is inside the window */
+            out[o++] = top->flow; out[o++] = top->vol; out[o++] = n;
+        } else { /* the window reaches past the ring: the oldest trade kept is its start */
+            const Trade *start = &t[lo & mask];
+            out[o++] = top->flow - start->flow; out[o++] = top->vol - start->vol; out[o++] = n - lo - 1;
         }
     }
-    rc = PyErr_Occurred() ? -1 : 0; /* an item that was not an int */
-done:
-    Py_XDECREF(ts); Py_XDECREF(mid2); Py_XDECREF(sq2); Py_XDECREF(ptr);
-    return rc;
 }
 
-static PyObject *py_summary(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+static PyObject *history_summary(History *h, PyObject *arg) {
     long long out[MAX_SUMMARY], now;
-    if (!history_ready) return PyErr_Format(PyExc_RuntimeError, "configure_history() was not called");
-    if (nargs != 2) return PyErr_Format(PyExc_TypeError, "summary(history, now_ms) takes 2 arguments");
-    now = PyLong_AsLongLong(args[1]);
-    if (now == -1 && PyErr_Occurred()) return NULL;
-    if (summarize(args[0], now, out) < 0) return NULL;
+    if (as_ll(arg, &now) < 0) return NULL;
+    summarize(h, now, out);
     PyObject *list = PyList_New(summary_len);
     if (list == NULL) return NULL;
     for (Py_ssize_t i = 0; i < summary_len; i++) {
@@ -254,6 +292,76 @@ static PyObject *py_summary(PyObject *module, PyObject *const *args, Py_ssize_t 
     }
     return list;
 }
+
+static PyObject *history_sizeof(History *h, PyObject *unused) {
+    return PyLong_FromSsize_t((Py_ssize_t)(sizeof(History) + event_cap * sizeof(Change) + trade_cap * sizeof(Trade)));
+}
+
+static PyObject *history_repr(History *h) {
+    if (!h->n_changes)
+        return PyUnicode_FromFormat("MarketHistory(changes=0, trades=%lld, last_change_ms=None, mid2=None)",
+                                    h->n_trades);
+    return PyUnicode_FromFormat("MarketHistory(changes=%lld, trades=%lld, last_change_ms=%lld, mid2=%lld)",
+                                h->n_changes, h->n_trades, h->changes[(h->n_changes - 1) & (event_cap - 1)].ts,
+                                h->last_mid2);
+}
+
+static PyObject *get_n_changes(History *h, void *c) { return PyLong_FromLongLong(h->n_changes); }
+static PyObject *get_n_trades(History *h, void *c) { return PyLong_FromLongLong(h->n_trades); }
+static PyObject *get_last_mid2(History *h, void *c) {
+    if (!h->has_mid) Py_RETURN_NONE;
+    return PyLong_FromLongLong(h->last_mid2);
+}
+static PyObject *get_last_change_ms(History *h, void *c) {
+    if (!h->n_changes) Py_RETURN_NONE;
+    return PyLong_FromLongLong(h->changes[(h->n_changes - 1) & (event_cap - 1)].ts);
+}
+static PyObject *get_last_trade_ms(History *h, void *c) {
+    if (!h->n_trades) Py_RETURN_NONE;
+    return PyLong_FromLongLong(h->trades[(h->n_trades - 1) & (trade_cap - 1)].ts);
+}
+static PyObject *get_last_trade_price(History *h, void *c) {
+    if (!h->n_trades) Py_RETURN_NONE;
+    return PyLong_FromLongLong(h->last_trade_price);
+}
+
+static PyGetSetDef history_getset[] = {
+    {"n_changes", (getter)get_n_changes, NULL, "book changes recorded since the start (not capped)", NULL},
+    {"last_change_ms", (getter)get_last_change_ms, NULL, "exchange time of the last book change (None: none)", NULL},
+    {"last_mid2", (getter)get_last_mid2, NULL, "2 x YES mid in pips after the last change (None: no mid yet)", NULL},
+    {"n_trades", (getter)get_n_trades, NULL, "trades recorded since the start (not capped)", NULL},
+    {"last_trade_ms", (getter)get_last_trade_ms, NULL, "exchange time of the last trade (None: none)", NULL},
+    {"last_trade_price", (getter)get_last_trade_price, NULL, "YES price of the last trade in pips (None: none)", NULL},
+    {NULL},
+};
+
+static PyMethodDef history_methods[] = {
+    {"on_book", (PyCFunction)(void (*)(void))history_on_book, METH_FASTCALL,
+     "on_book(ts_ms, mid2): record one book change at exchange time ts_ms; mid2 = YES bid + YES ask, None if "
+     "one-sided (times never decrease)"},
+    {"on_trade", (PyCFunction)(void (*)(void))history_on_trade, METH_FASTCALL,
+     "on_trade(ts_ms, taker_outcome, count, yes_price): record one trade of count hundredths at yes_price pips; "
+     "the taker bought taker_outcome"},
+    {"summary", (PyCFunction)history_summary, METH_O,
+     "summary(now_ms) -> list of ints: every window's raw totals at exchange time now_ms (SUMMARY_FIELDS).\n\n"
+     "The result depends only on the recorded events and now_ms, never on earlier queries (the per-window "
+     "cursors are only a cache). A now_ms before the last recorded event is taken as that event's time."},
+    {"__sizeof__", (PyCFunction)history_sizeof, METH_NOARGS, "bytes held, rings included (fixed at creation)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject HistoryType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "kalshi_actor.marketdata.history.MarketHistory",
+    .tp_basicsize = sizeof(History),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Book changes and trades of one market (kalshi_actor.marketdata.history explains units and windows).",
+    .tp_new = history_new,
+    .tp_dealloc = (destructor)history_dealloc,
+    .tp_repr = (reprfunc)history_repr,
+    .tp_methods = history_methods,
+    .tp_getset = history_getset,
+};
 
 /* --- the observation row --- */
 
@@ -402,7 +510,12 @@ static int raw_row(PyObject *m, int own_in_book, double *r) {
             goto done;
     }
 
-    if (summarize(history, now, s) < 0) goto done;
+    if (!Py_IS_TYPE(history, &HistoryType)) {
+        PyErr_Format(PyExc_TypeError, "MarketInput.history must be a MarketHistory, not %.100s",
+                     Py_TYPE(history)->tp_name);
+        goto done;
+    }
+    summarize((History *)history, now, s);
     long long n_changes = s[0], mid2 = s[1], since_change = s[2], span = s[3];
     long long ret_ev5 = s[4], ret_ev20 = s[6], sq_ev20 = s[7], ret_ev100 = s[8];
     long long ret_1s = s[10], updates_1s = s[12], ret_10s = s[13], sq_10s = s[14], updates_10s = s[15];
@@ -611,6 +724,7 @@ static int read_windows(PyObject *seq, long long *out, Py_ssize_t *n, const char
 
 static PyObject *py_configure_history(PyObject *module, PyObject *args) {
     PyObject *ev, *tw, *trw;
+    if (history_ready) return PyErr_Format(PyExc_RuntimeError, "the history is configured once (rings exist)");
     if (!PyArg_ParseTuple(args, "OOOLL:configure_history", &ev, &tw, &trw, &event_cap, &trade_cap)) return NULL;
     if (read_windows(ev, event_w, &n_event_w, "event windows") || read_windows(tw, time_w, &n_time_w, "time windows")
         || read_windows(trw, trade_w, &n_trade_w, "trade windows"))
@@ -661,8 +775,6 @@ static PyMethodDef methods[] = {
      "-> summary length"},
     {"configure_rows", py_configure_rows, METH_VARARGS,
      "configure_rows(kinds, ks, lows, highs, units, fills, (one_dollar, half)): the schema's normalisations"},
-    {"summary", (PyCFunction)(void (*)(void))py_summary, METH_FASTCALL,
-     "summary(history, now_ms) -> list of ints: MarketHistory.summary"},
     {"build_rows", py_build_rows, METH_VARARGS,
      "build_rows(markets, own_in_book, buffer): normalised float32 rows of MarketInputs into buffer"},
     {NULL, NULL, 0, NULL},
@@ -673,10 +785,6 @@ static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_features",
 
 PyMODINIT_FUNC PyInit__features(void) {
 #define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return NULL
-    INTERN(s_n_changes, "n_changes"); INTERN(s_last_change_ms, "last_change_ms"); INTERN(s_ts, "_ts");
-    INTERN(s_mid2, "_mid2"); INTERN(s_sq2, "_sq2"); INTERN(s_ptr, "_ptr"); INTERN(s_n_trades, "n_trades");
-    INTERN(s_last_trade_ms, "last_trade_ms"); INTERN(s_last_trade_price, "last_trade_price");
-    INTERN(s_tts, "_tts"); INTERN(s_flow, "_flow"); INTERN(s_vol, "_vol"); INTERN(s_tptr, "_tptr");
     INTERN(s_book, "book"); INTERN(s_history, "history"); INTERN(s_info, "info"); INTERN(s_now_ms, "now_ms");
     INTERN(s_position, "position"); INTERN(s_orders, "orders"); INTERN(s_cash, "cash"); INTERN(s_equity, "equity");
     INTERN(s_yes, "yes"); INTERN(s_no, "no"); INTERN(s_best_yes, "_best_yes"); INTERN(s_best_no, "_best_no");
@@ -687,5 +795,14 @@ PyMODINIT_FUNC PyInit__features(void) {
     INTERN(s_price, "price"); INTERN(s_remaining, "remaining"); INTERN(s_filled, "filled");
     INTERN(s_placed_ts_ms, "placed_ts_ms"); INTERN(s_queue_ahead, "queue_ahead"); INTERN(s_yes_str, "yes");
 #undef INTERN
-    return PyModule_Create(&module_def);
+    if (PyType_Ready(&HistoryType) < 0) return NULL;
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) return NULL;
+    Py_INCREF(&HistoryType);
+    if (PyModule_AddObject(module, "MarketHistory", (PyObject *)&HistoryType) < 0) {
+        Py_DECREF(&HistoryType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -16,6 +16,7 @@ schedule, elsewhere).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..kalshi.grid import TickGrid
@@ -46,15 +47,7 @@ class MarketInfo:
         self.grid = grid
         self.close_time_ms = close_time_ms
         self.fees = fees
-        prices = grid.prices
-        self.yes_prices: tuple[Price, ...] = prices
-        self.no_prices: tuple[Price, ...] = tuple(sorted(ONE_DOLLAR - p for p in prices))
-        if len(prices) > 1:
-            steps = [b - a for a, b in zip(prices, prices[1:])]
-            steps.append(steps[-1])
-        else:
-            steps = [ONE_DOLLAR]
-        self.steps: tuple[Price, ...] = tuple(steps)
+        self.yes_prices, self.no_prices, self.steps = _tables(grid)
 
     @classmethod
     def from_ranges(cls, ticker: str, ranges: Iterable[Any], close_time_ms: int | None = None,
@@ -108,6 +101,19 @@ class MarketInfo:
     def __repr__(self) -> str:
         fees = "" if self.fees is None else f", fees={self.fees.fee_type}x{self.fees.fee_multiplier}"
         return f"MarketInfo({self.ticker!r}, close_time_ms={self.close_time_ms}, grid={self.grid!r}{fees})"
+
+
+@lru_cache(maxsize=256)
+def _tables(grid: TickGrid) -> tuple[tuple[Price, ...], tuple[Price, ...], tuple[Price, ...]]:
+    """A grid's YES prices, NO prices and steps, shared by every market on that grid (most markets use one of
+    a few grids): the observation reads them for every market at every decision, so one copy stays in cache."""
+    prices = grid.prices
+    if len(prices) > 1:
+        steps = [b - a for a, b in zip(prices, prices[1:])]
+        steps.append(steps[-1])
+    else:
+        steps = [ONE_DOLLAR]
+    return prices, tuple(sorted(ONE_DOLLAR - p for p in prices)), tuple(steps)
 
 
 def _fees_of(fields: Mapping[str, Any]) -> FeeSchedule | None:

@@ -149,44 +149,48 @@ def intents_for_action(action: int, book: Book, grid: TickGrid, position: Positi
     :class:`Position`; ``orders`` our working orders in this market. Returns intents
     to send in order (cancels first); an empty list when nothing is to change.
     """
-    action = Action(action)
-    if action is Action.HOLD or book.stale:
+    if action == Action.HOLD or book.stale:
+        if not 0 <= action < N_ACTIONS:
+            raise ValueError(f"{action!r} is not an action (0 .. {N_ACTIONS - 1})")
         return _NO_INTENTS
     held = position.count if isinstance(position, Position) else position
     size = config.size
-    if action is Action.BUY_YES_LIMIT:
+    if action == Action.BUY_YES_LIMIT:
         side: BookSide = "yes"
-    elif action is Action.BUY_NO_LIMIT:
+    elif action == Action.BUY_NO_LIMIT:
         side = "no"
-    elif action is Action.SELL_YES_LIMIT:
+    elif action == Action.SELL_YES_LIMIT:
         side = "no"
         if held > 0:
             size = min(size, held)
-    else:  # SELL_NO_LIMIT
+    elif action == Action.SELL_NO_LIMIT:
         side = "yes"
         if held < 0:
             size = min(size, -held)
-
-    own_levels, other_levels = (book.yes, book.no) if side == "yes" else (book.no, book.yes)
-    if book_has_own_orders:
-        best_own = _best_without(own_levels, [o for o in orders if o.side == side])
-        best_other = _best_without(other_levels, [o for o in orders if o.side != side])
     else:
-        best_own = book.best_yes_bid_price if side == "yes" else book.best_no_bid_price
-        best_other = book.best_no_bid_price if side == "yes" else book.best_yes_bid_price
+        raise ValueError(f"{action!r} is not an action (0 .. {N_ACTIONS - 1})")
+
+    yes_best, no_best = book.best_yes_bid_price, book.best_no_bid_price
+    best_own, best_other = (yes_best, no_best) if side == "yes" else (no_best, yes_best)
+    if book_has_own_orders and orders:
+        own_levels, other_levels = (book.yes, book.no) if side == "yes" else (book.no, book.yes)
+        best_own = _best_without(best_own, own_levels, [o for o in orders if o.side == side])
+        best_other = _best_without(best_other, other_levels, [o for o in orders if o.side != side])
     price = _price(config.pricing, grid, best_own, best_other)
     if price is None:
         return _NO_INTENTS
     return _reconcile(book.ticker, side, price, size, config, orders)
 
 
-def _best_without(levels: Mapping[Price, Count], own: Sequence[WorkingOrder]) -> Price | None:
-    """The best bid of a side once our own resting sizes are taken out of it."""
-    if not own:
-        return max(levels) if levels else None
+def _best_without(best: Price | None, levels: Mapping[Price, Count], own: Sequence[WorkingOrder]) -> Price | None:
+    """The best bid of a side (``best``, with our orders in) once our own resting sizes are taken out of it."""
+    if best is None or not own:
+        return best
     mine: dict[Price, Count] = {}
     for o in own:
         mine[o.price] = mine.get(o.price, 0) + o.remaining
+    if levels.get(best, 0) > mine.get(best, 0):  # someone else bids there too
+        return best
     best = None
     for price, size in levels.items():
         if size > mine.get(price, 0) and (best is None or price > best):
