@@ -11,6 +11,9 @@ simulated seconds). Rows:
 - ``feed + build per book change``: the env's inner loop without policy or fills:
   ingest a frame, build the observation of each market it changed.
 
+The builds are compared with the same rows computed by the plain-Python statement of the
+arithmetic (``tests/feature_reference.py``: the implementation the C code replaced).
+
 The target is >= 20,000 env steps/s per core, so a market's build must cost a few
 microseconds. Run alone: ``python -m benchmarks.bench_observation``.
 """
@@ -71,6 +74,16 @@ def _inputs(md: MarketData) -> list[MarketInput]:
     return out
 
 
+def _python_statement() -> Any:
+    """tests/feature_reference.py: the builder's arithmetic in plain Python (the baseline)."""
+    tests = str(Path(__file__).resolve().parent.parent / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import feature_reference
+
+    return feature_reference
+
+
 def run(sim_seconds: int = SIM_SECONDS) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         frames, infos = _session(Path(tmp), sim_seconds)
@@ -107,6 +120,14 @@ def run(sim_seconds: int = SIM_SECONDS) -> list[dict[str, Any]]:
             build(batch)
 
     t_one, t_batch = _best_of(single), _best_of(batched)
+    reference = _python_statement()
+
+    def python_rows() -> None:
+        for _ in range(n_batch // 10):
+            for m in batch:
+                reference.row_bytes(m, False)
+
+    t_python = _best_of(python_rows) / (n_batch // 10) / len(batch)
 
     def env_loop() -> int:
         data = MarketData(infos)
@@ -129,10 +150,12 @@ def run(sim_seconds: int = SIM_SECONDS) -> list[dict[str, Any]]:
          "frames_per_s": round(len(frames) / t_ours), "us_per_frame": round(t_ours / len(frames) * 1e6, 2),
          "bare_ingestor_us_per_frame": round(t_bare / len(frames) * 1e6, 2)},
         {"benchmark": f"observation build n=1 ({OBS_SIZE} features, position + 2 orders)", "markets": 1,
-         "us_per_market": round(t_one / n_single * 1e6, 2), "builds_per_s": round(n_single / t_one)},
+         "us_per_market": round(t_one / n_single * 1e6, 2), "builds_per_s": round(n_single / t_one),
+         "python_us_per_market": round(t_python * 1e6, 2), "ratio": f"{t_python / (t_one / n_single):.1f}x"},
         {"benchmark": "observation build n=100 (one batch)", "markets": len(batch),
          "us_per_market": round(t_batch / n_batch / len(batch) * 1e6, 2),
-         "us_per_batch": round(t_batch / n_batch * 1e6, 1)},
+         "us_per_batch": round(t_batch / n_batch * 1e6, 1), "python_us_per_market": round(t_python * 1e6, 2),
+         "ratio": f"{t_python / (t_batch / n_batch / len(batch)):.1f}x"},
         {"benchmark": "feed + build per book change (env inner loop, no policy)", "frames": len(frames),
          "steps": steps, "steps_per_s": round(steps / t_env), "us_per_step": round(t_env / steps * 1e6, 2)},
     ]
