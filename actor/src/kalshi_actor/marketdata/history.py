@@ -24,7 +24,11 @@ and are not recorded; later one-sided books carry the last mid forward.
 
 from __future__ import annotations
 
-from .. import _features
+try:
+    from .. import _features
+except ImportError as exc:  # a source tree that was never installed
+    raise ImportError("kalshi_actor's C part (_features.c) is not built: install the package "
+                      "(make setup, or pip install -e actor)") from exc
 
 __all__ = [
     "EVENT_CAPACITY",
