@@ -150,6 +150,26 @@ def test_changed_since_returns_only_what_changed_after_the_cursor():
     assert store.changed_since(reader_1)[0] == ["A"] and store.get("A") is None
 
 
+def test_last_changed_is_the_latest_change():
+    store = BookStore()
+    assert store.last_changed == ""
+    for ticker in ("A", "B"):
+        store.apply_snapshot(ticker, [(4000, 100)], [(5000, 100)])
+    assert store.last_changed == "B"
+    store.apply_delta("A", "yes", 4000, 1)
+    store.apply_delta("A", "yes", 4000, 1)
+    assert store.last_changed == "A" and store.changed_since(store.version - 1)[0] == ["A"]
+    store.mark_stale(["B"], "gap")
+    assert store.last_changed == "B"
+    store.apply_delta("B", "yes", 4000, 1)  # ignored while stale: no change
+    store.apply_delta("missing", "yes", 4000, 1)
+    assert store.last_changed == "B"
+    store.apply_delta("A", "no", 5000, -500)  # impossible: A goes stale, a change
+    assert store.last_changed == "A" and store["A"].stale
+    store.remove("B")
+    assert store.last_changed == "B" and store.changed_since(store.version - 1)[0] == ["B"]
+
+
 @given(st.lists(st.tuples(st.sampled_from("ABCDEFGH"), sides, prices, sizes), max_size=60),
        st.integers(min_value=0, max_value=60))
 def test_changed_since_matches_a_full_scan(ops, split):
@@ -163,6 +183,8 @@ def test_changed_since_matches_a_full_scan(ops, split):
         store.apply_delta(ticker, side, price, size)
     changed, _ = store.changed_since(cursor)
     assert sorted(changed) == sorted({t for t, *_ in ops[split:]})
+    assert store.last_changed == (ops[-1][0] if ops else "H")  # the last snapshot's before any delta
+    assert store.changed_since(store.version - 1)[0] == [store.last_changed]
 
 
 # --- against the simulator engine's own book ---

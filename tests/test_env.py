@@ -99,6 +99,25 @@ def test_gap_makes_books_stale_and_untraded(sessions: dict[str, Path]) -> None:
     assert all(any(op[0] == 2 for op in s.ops) for t, s in session.streams.items() if s.book_frames)
 
 
+@pytest.mark.parametrize("tick", [0.0, 1.0])
+def test_malformed_frames_in_a_session_are_skipped_as_live(sessions: dict[str, Path], tmp_path: Path,
+                                                            tick: float) -> None:
+    """Sessions are decoded once when indexed; malformed frames are counted and skipped there, as live."""
+    lines = sessions["plain"].read_bytes().splitlines(keepends=True)
+    deltas = [i for i, line in enumerate(lines) if b'"orderbook_delta"' in line]
+    bad_price = deltas[len(deltas) // 3]  # decodes, keeps its seq; its price does not convert
+    lines[bad_price] = lines[bad_price].replace(b'"price_dollars":"', b'"price_dollars":"x')
+    lines.insert(deltas[len(deltas) // 4], b"1\tnot json\n")
+    path = tmp_path / "malformed.session"
+    path.write_bytes(b"".join(lines))
+    config = EnvConfig(tick_interval_s=tick)
+    keys_env, obs_env = env_observations(path, config)
+    keys_direct, obs_direct = direct_observations(path, config)
+    assert keys_env == keys_direct and len(keys_env) > 50
+    assert obs_env.view(np.uint32).tobytes() == obs_direct.view(np.uint32).tobytes()
+    assert Session(path, config.tick_interval_ms).frames == len(lines) - 1  # the header is not a frame
+
+
 def _gap_time(path: Path) -> int:
     last_seq: dict[int, int] = {}
     import orjson

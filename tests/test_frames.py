@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from kalshi_actor.books import BookStore
 from kalshi_actor.kalshi import frames as F
 from kalshi_actor.kalshi.ws import FrameIngestor
+from kalshi_actor.marketdata import MarketData
 from kalshi_actor.units import format_count, format_price, parse_count, parse_price
 
 CAPTURE = Path(__file__).parent / "fixtures" / "kalshi_ws_capture.jsonl"
@@ -197,3 +198,43 @@ def test_ingestor_skips_malformed_frames_and_goes_on():
     assert ingestor.stats.malformed == 2
     assert ingestor.stats.frames == len(lines)
     assert len(store) == 5
+
+
+def _with_bad_frames() -> list[bytes]:
+    lines = demo_session()[:40]
+    lines.insert(5, b'{"type":"orderbook_delta", garbage')
+    lines.insert(7, b'{"type":"orderbook_delta","sid":9,"seq":1,"msg":{"market_ticker":"X","price_dollars":"abc",'
+                    b'"delta_fp":"1.00","side":"yes"}}')
+    lines.insert(20, lines[19])  # a duplicate seq
+    return lines
+
+
+def test_ingest_of_decoded_frames_is_feed():
+    """``feed(raw)`` is ``decode`` then ``ingest``: a recorded session decoded once ingests the same way."""
+    lines = _with_bad_frames()
+    fed, split = FrameIngestor(BookStore()), FrameIngestor(BookStore())
+    passed_fed = [fed.feed(line) for line in lines]
+    decoded = [split.decode(line) for line in lines]
+    assert decoded[5] is None and split.stats.malformed == 1  # counted when decoding fails
+    passed_split = [None if frame is None else split.ingest(frame) for frame in decoded]
+    assert passed_split == passed_fed
+    assert split.stats == fed.stats and split.stats.frames == len(lines)
+    assert (split.stats.malformed, split.stats.duplicate_frames) == (2, 1)
+    books = [[(b.ticker, b.yes, b.no, b.stale) for b in ingestor.store] for ingestor in (split, fed)]
+    assert books[0] == books[1]
+
+
+def test_market_data_ingest_of_decoded_frames_is_feed():
+    lines = _with_bad_frames()
+    fed, split = MarketData(), MarketData()
+    for line in lines:
+        passed = fed.feed(line)
+        frame = split.ingestor.decode(line)
+        if frame is None:
+            assert passed is None and fed.changed == []
+            continue
+        assert split.ingest(frame) == passed
+        assert split.changed == fed.changed and split.clock_ms == fed.clock_ms
+    assert split.ingestor.stats == fed.ingestor.stats
+    for book in fed.books:
+        assert split.history(book.ticker).summary(0) == fed.history(book.ticker).summary(0)

@@ -5,7 +5,8 @@ version in an insertion-ordered log where a ticker moves to the end whenever it
 changes again. :meth:`BookStore.changed_since` walks the log backwards and stops
 at the first entry not newer than the caller's cursor, so a reader that polls
 every tick pays for the markets that changed, never for all of them; any number
-of readers can keep their own cursors.
+of readers can keep their own cursors. :attr:`BookStore.last_changed` is the log's
+last entry: what one change was about, without a walk.
 
 >>> store = BookStore()
 >>> cursor = store.version
@@ -27,12 +28,13 @@ from .book import Book, BookError, BookSide, Level
 class BookStore:
     """Books by ticker. Only the owner of the feed writes; readers use cursors."""
 
-    __slots__ = ("books", "version", "_log", "rejected_deltas")
+    __slots__ = ("books", "version", "last_changed", "_log", "rejected_deltas")
 
     def __init__(self) -> None:
         self.books: dict[str, Book] = {}
         self.version = 0
         self._log: dict[str, int] = {}  # ticker -> version of its last change, oldest change first
+        self.last_changed = ""  # the ticker of the latest change: the log's last entry ("" before any)
         self.rejected_deltas = 0  # deltas that took a level below zero (each marked its book stale)
 
     # --- writes ---
@@ -63,9 +65,10 @@ class BookStore:
             return False
         if applied:
             self.version = version = self.version + 1
-            log = self._log
-            log.pop(ticker, None)
-            log[ticker] = version
+            if ticker != self.last_changed:  # else it is the log's last entry already: no move
+                self._log.pop(ticker, None)
+                self.last_changed = ticker
+            self._log[ticker] = version
         return applied
 
     def mark_stale(self, tickers: Iterable[str], reason: str) -> int:
@@ -91,6 +94,7 @@ class BookStore:
         self.version += 1
         self._log.pop(ticker, None)
         self._log[ticker] = self.version
+        self.last_changed = ticker
 
     # --- reads ---
 
@@ -119,7 +123,7 @@ class BookStore:
         if cursor >= version:
             return [], version
         if cursor == version - 1:  # one change (the ingest path's usual case): the log's last entry
-            return [next(reversed(self._log))], version
+            return [self.last_changed], version
         changed: list[str] = []
         for ticker, version in reversed(self._log.items()):
             if version <= cursor:

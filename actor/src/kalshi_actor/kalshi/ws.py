@@ -4,9 +4,10 @@ Two layers:
 
 - :class:`FrameIngestor` (no I/O): raw frame -> :func:`frames.decode` -> per-sid
   ``seq`` check -> order book frames applied to a :class:`BookStore`; every other
-  frame is returned to the caller. A gap marks every book of that sid stale and is
-  reported through ``on_gap``. The same object ingests live frames, recorded
-  sessions and benchmarks, so they all take the same path.
+  frame is returned to the caller (``feed`` takes raw frames, ``ingest`` frames
+  decoded already, as recorded sessions hand them over). A gap marks every book of
+  that sid stale and is reported through ``on_stale``. The same object ingests live
+  frames, recorded sessions and benchmarks, so they all take the same path.
 - :class:`KalshiWebSocket` (asyncio + ``websockets``): the signed connection,
   commands and their replies, and recovery: ``get_snapshot`` (then resubscribe) on
   a gap, resubscribe on terminal errors (codes 10, 25), reconnect with capped
@@ -109,16 +110,25 @@ class FrameIngestor:
 
     def feed(self, data: bytes | str) -> F.Frame | F.UnknownFrame | None:
         """Ingest one raw frame. Returns it unless it was consumed (book update) or dropped."""
-        stats = self.stats
-        stats.frames += 1
+        frame = self.decode(data)
+        return None if frame is None else self.ingest(frame)
+
+    def decode(self, data: bytes | str) -> F.Frame | F.UnknownFrame | None:
+        """Decode one raw frame for :meth:`ingest`; None for a malformed one (counted as a frame and as malformed)."""
         try:
-            frame = _decode_fast(data)
+            return _decode_fast(data)
         except msgspec.MsgspecError:  # an unknown type, or malformed: the full path tells which
             try:
-                frame = F.decode(data)
+                return F.decode(data)
             except F.FrameError as exc:
+                self.stats.frames += 1
                 self._malformed(exc)
                 return None
+
+    def ingest(self, frame: F.Frame | F.UnknownFrame) -> F.Frame | F.UnknownFrame | None:
+        """Ingest one decoded frame (:meth:`feed` without the decoding: recorded sessions decode once)."""
+        stats = self.stats
+        stats.frames += 1
         sid = frame.sid
         if sid is not None:
             seq = frame.seq

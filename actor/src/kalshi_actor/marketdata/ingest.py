@@ -1,7 +1,8 @@
 """MarketData: the one ingest path from raw frames to books, history and the exchange clock.
 
 Training feeds it frames from sessions, the live actor frames from the WebSocket,
-through the same :meth:`MarketData.feed`::
+through the same :meth:`MarketData.feed` (decode, then :meth:`MarketData.ingest`; a
+recorded session is decoded once and its frames handed to ``ingest`` directly)::
 
     md = MarketData([MarketInfo.from_market(m) for m in markets])
     for recv_ts_ns, raw in read_frames(path):
@@ -52,7 +53,7 @@ class MarketData:
     new one over a new :class:`BookStore` by default).
     """
 
-    __slots__ = ("ingestor", "books", "markets", "clock_ms", "changed", "_histories", "_ingest")
+    __slots__ = ("ingestor", "books", "markets", "clock_ms", "changed", "_histories", "_decode", "_ingest")
 
     def __init__(self, markets: Iterable[MarketInfo] = (), *, ingestor: FrameIngestor | None = None) -> None:
         self.ingestor = ingestor if ingestor is not None else FrameIngestor(BookStore())
@@ -61,7 +62,8 @@ class MarketData:
         self.clock_ms: int | None = None
         self.changed: list[str] = []  # tickers whose book changed (or went stale) in the last feed
         self._histories: dict[str, MarketHistory] = {}
-        self._ingest = self.ingestor.feed
+        self._decode = self.ingestor.decode
+        self._ingest = self.ingestor.ingest
 
     @property
     def now_ms(self) -> int:
@@ -91,12 +93,23 @@ class MarketData:
 
     def feed(self, raw: bytes | str) -> F.Frame | F.UnknownFrame | None:
         """Ingest one raw frame; returns what :meth:`FrameIngestor.feed` returns (frames that are not book updates)."""
+        frame = self._decode(raw)
+        if frame is None:  # malformed (the ingestor counted it): nothing changed
+            self.changed = []
+            return None
+        return self.ingest(frame)
+
+    def ingest(self, frame: F.Frame | F.UnknownFrame) -> F.Frame | F.UnknownFrame | None:
+        """:meth:`feed` for a frame decoded by :meth:`FrameIngestor.decode` (recorded sessions decode once)."""
         store = self.books
         before = store.version
-        frame = self._ingest(raw)
-        if store.version != before:
+        frame = self._ingest(frame)
+        version = store.version
+        if version != before:
             # inline, not a helper: this runs for every delta, and training feeds millions of them
-            self.changed = changed = store.changed_since(before)[0]
+            # (one change, the usual case, is the store's last one: no call)
+            changed = [store.last_changed] if version == before + 1 else store.changed_since(before)[0]
+            self.changed = changed
             books = store.books
             clock = self.clock_ms
             for ticker in changed:

@@ -18,8 +18,8 @@ is part of the tick). A market is decided at a tick if its book changed since it
 previous tick and is fresh: a stale (gapped) book is never traded; its decisions are
 skipped until a snapshot makes it fresh again. One env step = one decision.
 
-Sessions are indexed once per market (:class:`Session`): each market's frames, with seq
-renumbered per market (so leaving the other markets out is not a sequence gap), the
+Sessions are indexed once per market (:class:`Session`): each market's frames, decoded once,
+with seq renumbered per market (so leaving the other markets out is not a sequence gap), the
 session-wide clock before each frame, the ticks at which it is due, and sequence gaps of
 the whole stream as explicit "stale" marks. An episode then feeds only its market's
 frames: the other markets cost nothing, and the observations are bit-identical to those
@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import msgspec
 import numpy as np
-import orjson
 
 from ..books import BookStore
 from ..kalshi import frames as F
@@ -72,6 +72,7 @@ __all__ = ["EnvConfig", "KalshiMarketEnv", "Session", "load_session", "direct_ob
 _MICROS = 1_000_000  # micros per dollar
 _CLOSING = frozenset({"deactivated", "closed", "determined", "settled"})
 _RESOLVED = frozenset({"determined", "settled"})
+_MARKET_FRAMES = (F.OrderbookDeltaFrame, F.OrderbookSnapshotFrame, F.TradeFrame, F.MarketLifecycleFrame)
 
 # ops of a market's stream (see Session)
 _FRAME, _TICK, _STALE = 0, 1, 2
@@ -134,13 +135,13 @@ class EnvConfig:
 
 @dataclass(slots=True)
 class MarketStream:
-    """One market's part of a session: ops in stream order.
+    """One market's part of a session: ops in stream order, each a 4-tuple ``(kind, item, clock, delta)``.
 
-    ``(_FRAME, raw, clock_before, delta, is_snapshot)``: feed ``raw`` (seq renumbered for this
+    ``(_FRAME, frame, clock_before, delta)``: ingest the decoded ``frame`` (seq renumbered for this
     market) after moving the clock to ``clock_before`` (the session clock before the frame);
     ``delta`` is ``(side, price, count, ts_ms)`` of a book delta, for the fill model, else None.
-    ``(_TICK, clock)``: a decision tick at session clock ``clock`` (when ``tick_interval > 0``).
-    ``(_STALE, reason)``: a sequence gap of the whole stream made this book stale here.
+    ``(_TICK, clock, None, None)``: a decision tick at session clock ``clock`` (when ``tick_interval > 0``).
+    ``(_STALE, reason, None, None)``: a sequence gap of the whole stream made this book stale here.
     """
 
     ticker: str
@@ -173,49 +174,42 @@ class Session:
 
         def on_stale(sid: int, tickers: list[str]) -> None:
             for t in tickers:
-                self._stream(t).ops.append((_STALE, f"sequence gap on sid {sid} of the session"))
+                self._stream(t).ops.append((_STALE, f"sequence gap on sid {sid} of the session", None, None))
 
         md = MarketData(self.infos.values(), ingestor=FrameIngestor(BookStore(), on_stale=on_stale))
-        feed = md.feed
+        decode, ingest = md.ingestor.decode, md.ingest
         seqs: dict[tuple[str, int], int] = {}
         interval = self.tick_interval_ms
         ticks = DecisionTicks(interval)  # the live actor's decision rule, on the session clock
-        loads, dumps = orjson.loads, orjson.dumps
         n = 0
         for _, raw in read_frames(self.path):
             n += 1
             before = md.clock_ms
-            try:
-                data = loads(raw)
-            except orjson.JSONDecodeError:
-                data = None
-            feed(raw)  # the one ingest path: the session clock and gaps, exactly as live
-            msg = data.get("msg") if isinstance(data, dict) else None
-            kind = data.get("type") if msg is not None else None
-            if kind in ("orderbook_delta", "orderbook_snapshot", "trade", "market_lifecycle_v2") \
-                    and isinstance(msg, dict) and isinstance(msg.get("market_ticker"), str):
-                ticker = msg["market_ticker"]
+            frame = decode(raw)  # once: episodes ingest the decoded frames (None: malformed, counted, skipped)
+            if frame is not None:
+                ingest(frame)  # the one ingest path: the session clock and gaps, exactly as live
+            kind = type(frame)
+            if kind in _MARKET_FRAMES:
+                msg = frame.msg
+                ticker = msg.market_ticker
                 stream = self._stream(ticker)
-                sid = data.get("sid")
-                if data.get("seq") is not None and sid is not None:
+                sid = frame.sid
+                if frame.seq is not None and sid is not None:
                     key = (ticker, sid)
                     seqs[key] = seq = seqs.get(key, 0) + 1
-                    data["seq"] = seq
-                    raw = dumps(data)
+                    frame = msgspec.structs.replace(frame, seq=seq)
                 delta = None
-                if kind == "orderbook_delta":
+                if kind is F.OrderbookDeltaFrame:
                     stream.book_frames += 1
                     try:
-                        delta = (msg["side"], F.price_pips(msg["price_dollars"]), F.count_hundredths(msg["delta_fp"]),
-                                 msg.get("ts_ms"))
-                    except (KeyError, F.FrameError):
+                        delta = (msg.side, msg.price, msg.delta, msg.ts_ms)
+                    except F.FrameError:
                         delta = None
-                elif kind == "orderbook_snapshot":
+                elif kind is F.OrderbookSnapshotFrame:
                     stream.book_frames += 1
-                elif kind == "market_lifecycle_v2" and msg.get("event_type") in _RESOLVED \
-                        and msg.get("result") in ("yes", "no"):
-                    stream.result = msg["result"]
-                stream.ops.append((_FRAME, raw, before, delta, kind == "orderbook_snapshot"))
+                elif kind is F.MarketLifecycleFrame and msg.event_type in _RESOLVED and msg.result in ("yes", "no"):
+                    stream.result = msg.result
+                stream.ops.append((_FRAME, frame, before, delta))
                 touched = (ticker,)
             else:
                 touched = ()
@@ -224,7 +218,7 @@ class Session:
                 if due:
                     clock = md.clock_ms
                     for t in due:
-                        streams[t].ops.append((_TICK, clock))
+                        streams[t].ops.append((_TICK, clock, None, None))
         self.frames = n
         for ticker in list(streams):
             if ticker not in md.markets:  # no tick grid known (not in the header, no lifecycle frame with one)
@@ -333,8 +327,7 @@ class KalshiMarketEnv(gym.Env):
         self.portfolio = Portfolio(self.config.initial_cash, fees={ticker: fees})
         self._pos = 0
         self.step_fills: list[FillEvent] = []  # our fills since the last decision (exact, for audits)
-        self._i = 0
-        self._dirty = False
+        self._ops = iter(self._stream.ops)
         self._done = False
         self.steps = 0
         self.n_fills = 0
@@ -387,78 +380,65 @@ class KalshiMarketEnv(gym.Env):
     def _advance(self) -> bool:
         """Feed frames up to the next decision point; True when the episode ended instead."""
         md = self.md
-        feed = md.feed
+        ingest = md.ingest
         books = md.books.books
         ticker = self.ticker
         fills = self.fills
-        on_delta = fills.on_delta
+        watched = fills.watched
         markets = md.markets
         market = markets.get(ticker)
         close_ms = market.close_time_ms if market is not None else None
         if close_ms is None:
             close_ms = _NEVER
-        ops = self._stream.ops
-        i = self._i
-        n = len(ops)
         tick = self._tick
-        while i < n:
-            op = ops[i]
-            i += 1
-            kind = op[0]
+        dirty = False  # the book changed since the last tick (a decision clears it)
+        for kind, item, before, delta in self._ops:  # resumes where the previous decision stopped
             if kind == _FRAME:
-                before = op[2]
                 clock = md.clock_ms
                 if before is not None and (clock is None or before > clock):
                     md.clock_ms = before  # the other markets' frames moved the session clock
-                frame = feed(op[1])
-                delta = op[3]
+                passed = ingest(item)
                 if delta is not None:
-                    got = on_delta(ticker, delta[0], delta[1], delta[2], delta[3] or md.now_ms)
+                    if ticker in watched:  # else the fill model has nothing to do with it
+                        got = fills.on_delta(ticker, delta[0], delta[1], delta[2], delta[3] or md.now_ms)
+                        if got:
+                            self._book_fills(got)
+                elif passed is not None:
+                    got = fills.on_frame(passed)
                     if got:
                         self._book_fills(got)
-                elif frame is not None:
-                    got = fills.on_frame(frame)
-                    if got:
-                        self._book_fills(got)
-                    if type(frame) is F.MarketLifecycleFrame:
-                        if frame.msg.event_type in _CLOSING or frame.msg.is_deactivated:
-                            self._i = i
+                    if type(passed) is F.MarketLifecycleFrame:
+                        if passed.msg.event_type in _CLOSING or passed.msg.is_deactivated:
                             return True
                         market = markets.get(ticker)  # a new close time, or the market's listing
                         close_ms = market.close_time_ms if market is not None else None
                         if close_ms is None:
                             close_ms = _NEVER
-                elif op[4]:
+                elif type(item) is F.OrderbookSnapshotFrame:
                     fills.on_snapshot(ticker)
-                if md.now_ms >= close_ms:
-                    self._i = i
+                if (md.clock_ms or 0) >= close_ms:
                     return True
                 if md.changed:
                     if tick:
-                        self._dirty = True
+                        dirty = True
                     else:
                         book = books.get(ticker)
                         if book is not None and not book.stale and market is not None:
                             self.book = book
-                            self._i = i
                             return False
             elif kind == _TICK:
-                clock = op[1]
-                if md.clock_ms is None or clock > md.clock_ms:
-                    md.clock_ms = clock
-                if clock >= close_ms:
-                    self._i = i
+                if md.clock_ms is None or item > md.clock_ms:
+                    md.clock_ms = item
+                if item >= close_ms:
                     return True
-                if self._dirty:
-                    self._dirty = False
+                if dirty:
+                    dirty = False
                     book = books.get(ticker)
                     if book is not None and not book.stale and market is not None:
                         self.book = book
-                        self._i = i
                         return False
             else:
-                md.books.mark_stale([ticker], op[1])
-        self._i = i
+                md.books.mark_stale([ticker], item)
         return True
 
     def _book_fills(self, fills: Iterable) -> None:

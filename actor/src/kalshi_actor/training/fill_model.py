@@ -129,7 +129,8 @@ class FillModel:
         self._next_id = 0
         self._resting: dict[str, list[_Resting]] = {}  # ticker -> its working orders (at most one per side)
         self._consumed: dict[str, dict[tuple[BookSide, Price], Count]] = {}  # ticker -> level -> size we took
-        self._watched: set[str] = set()  # markets with orders or consumed levels: the only ones frames cost in
+        # markets with orders or consumed levels: frames elsewhere change nothing here (read-only outside)
+        self.watched: set[str] = set()
         self._ts = 0  # the latest ts_ms seen (for frames without one)
 
     # --- reads ---
@@ -267,7 +268,7 @@ class FillModel:
         if not crossing and stp is None:
             return 0, False
         consumed = self._consumed.setdefault(ticker, {})
-        self._watched.add(ticker)
+        self.watched.add(ticker)
         schedule = self.fees.get(ticker, self.default_fees)
         start = need
         stopped = False
@@ -300,7 +301,7 @@ class FillModel:
         order.queue_ahead = self.available(order.ticker, order.side, order.price)
         self._resting.setdefault(order.ticker, []).append(resting)
         self.orders[order.order_id] = order
-        self._watched.add(order.ticker)
+        self.watched.add(order.ticker)
 
     def _find(self, ticker: str, order_id: str) -> _Resting | None:
         for r in self._resting.get(ticker, ()):
@@ -315,7 +316,7 @@ class FillModel:
         if not market:
             del self._resting[ticker]
             if not self._consumed.get(ticker):
-                self._watched.discard(ticker)
+                self.watched.discard(ticker)
         self.orders.pop(resting.order.order_id, None)
 
     def _fill(self, order: WorkingOrder, price: Price, count: Count, fee: int, is_taker: bool, ts: int,
@@ -338,13 +339,13 @@ class FillModel:
         kind = type(frame)
         if kind is F.OrderbookDeltaFrame:
             msg = frame.msg  # type: ignore[attr-defined]
-            if msg.market_ticker not in self._watched:
+            if msg.market_ticker not in self.watched:
                 return _NONE
             ts = msg.ts_ms if msg.ts_ms is not None else self._ts
             return self.on_delta(msg.market_ticker, msg.side, msg.price, msg.delta, ts)
         if kind is F.TradeFrame:
             msg = frame.msg  # type: ignore[attr-defined]
-            if msg.market_ticker not in self._watched:
+            if msg.market_ticker not in self.watched:
                 return _NONE
             ts = msg.ts_ms if msg.ts_ms is not None else (msg.ts * 1000 if msg.ts is not None else self._ts)
             return self.on_trade(msg.market_ticker, msg.yes_price, msg.count, msg.taker_outcome, ts, msg.trade_id)
@@ -358,7 +359,7 @@ class FillModel:
 
     def on_delta(self, ticker: str, side: BookSide, price: Price, delta: Count, ts_ms: int) -> Sequence[FillEvent]:
         """One level of the recorded book changed by ``delta`` (already applied to the book)."""
-        if ticker not in self._watched:
+        if ticker not in self.watched:
             return _NONE
         if ts_ms > self._ts:
             self._ts = ts_ms
@@ -451,7 +452,7 @@ class FillModel:
         """The market stopped trading: the exchange cancelled our orders there. Returns them."""
         dropped = self.cancel_all(ticker)
         self._consumed.pop(ticker, None)
-        self._watched.discard(ticker)
+        self.watched.discard(ticker)
         return dropped
 
     # --- queue bookkeeping ---
@@ -479,4 +480,4 @@ class FillModel:
         elif taken > level:
             consumed[key] = level
         if not consumed and ticker not in self._resting:
-            self._watched.discard(ticker)
+            self.watched.discard(ticker)
