@@ -421,12 +421,13 @@ def _count_cache() -> int:
     return len(frames._COUNTS)
 
 
-def _ring_slots(md: Any) -> int:
-    """History ring-buffer slots written so far (3 ints per book change and per trade, up to capacity)."""
+def _ring_bytes(md: Any) -> int:
+    """Bytes of the histories' rings written so far (allocated at once, in C; a page counts in RSS once
+    written): 24 per book change and per trade, up to each ring's capacity."""
     from kalshi_actor.marketdata import EVENT_CAPACITY, TRADE_CAPACITY
 
     histories = (md.history(t) for t in md.markets)
-    return sum(3 * min(h.n_changes, EVENT_CAPACITY) + 3 * min(h.n_trades, TRADE_CAPACITY) for h in histories)
+    return sum(24 * min(h.n_changes, EVENT_CAPACITY) + 24 * min(h.n_trades, TRADE_CAPACITY) for h in histories)
 
 
 def _memory(path: str, markets: list[dict[str, Any]], cpu: int | None) -> list[dict[str, Any]]:
@@ -487,20 +488,20 @@ def _memory(path: str, markets: list[dict[str, Any]], cpu: int | None) -> list[d
         frames += 1
         last_ns = ts_ns
         if ts_ns >= next_ns:
-            samples.append(((ts_ns - first_ns) / 1e9, _rss_mb(), sys.getallocatedblocks(), _ring_slots(md),
+            samples.append(((ts_ns - first_ns) / 1e9, _rss_mb(), sys.getallocatedblocks(), _ring_bytes(md),
                             _count_cache()))
             next_ns += SAMPLE_S * 1_000_000_000
     wall = perf() - started
     gc.callbacks.remove(on_gc)
     if not frames:
         raise RuntimeError("the session generator sent no frames")
-    samples.append(((last_ns - first_ns) / 1e9, _rss_mb(), sys.getallocatedblocks(), _ring_slots(md),
+    samples.append(((last_ns - first_ns) / 1e9, _rss_mb(), sys.getallocatedblocks(), _ring_bytes(md),
                     _count_cache()))
     warm = next((s for s in samples[1:] if s[0] >= SAMPLE_S), samples[-1])  # book-change rings full by then
     end = samples[-1]
     growth = end[1] - warm[1]
     blocks, filled, cached = end[2] - warm[2], end[3] - warm[3], end[4] - warm[4]
-    rest = blocks - filled - 2 * cached  # a cache entry: its key string and (mostly) its int
+    rest = blocks - 2 * cached  # a cache entry: its key string and (mostly) its int
     trades = sorted(md.history(t).n_trades for t in md.markets)
     trace = " ".join(f"{s[0] / 60:.0f}m:{s[1]:.0f}" for s in samples)
     return [
@@ -509,13 +510,13 @@ def _memory(path: str, markets: list[dict[str, Any]], cpu: int | None) -> list[d
         _row("  the same, in thread CPU time", decide_cpu),
         {"benchmark": f"actor RSS, {N_MARKETS} markets, {end[0] / 3600:.2f} h of exchange time", "n": frames,
          "value": f"start {samples[0][1]:.1f} MB, at {warm[0] / 60:.0f} min {warm[1]:.1f} MB, end {end[1]:.1f} MB: "
-                  f"{growth:+.1f} MB after warm-up ({len(md.markets)} markets at the end)",
+                  f"{growth:+.1f} MB after warm-up, of which {filled / 2**20:+.1f} MB history rings written for the "
+                  f"first time (bounded: trade rings hold {TRADE_CAPACITY}; trades per market so far: median "
+                  f"{trades[len(trades) // 2]}, max {trades[-1]}; {len(md.markets)} markets at the end)",
          "target": "no growth", "ok": "yes" if rest < 20_000 else "NO"},
         {"benchmark": "actor Python allocated blocks (sys.getallocatedblocks)", "n": frames,
          "value": f"start {samples[0][2]:,}, at {warm[0] / 60:.0f} min {warm[2]:,}, end {end[2]:,}: "
-                  f"{blocks:+,} after warm-up, of which {filled:+,} history ring slots filled "
-                  f"(bounded: trade rings hold {TRADE_CAPACITY}; trades per market so far: median "
-                  f"{trades[len(trades) // 2]}, max {trades[-1]}), {cached:+,} count-string cache entries "
+                  f"{blocks:+,} after warm-up, of which {cached:+,} count-string cache entries "
                   f"(kalshi/frames.py, {end[4]:,} of 65,536 then cleared); unexplained {rest:+,}"},
         {"benchmark": "actor RSS trace (minute of exchange time: MB)", "value": trace},
         _row("full garbage collections (gen 2) during the run", pauses or [0.0],

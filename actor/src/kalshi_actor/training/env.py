@@ -141,7 +141,8 @@ class MarketStream:
     market) after moving the clock to ``clock_before`` (the session clock before the frame);
     ``delta`` is ``(side, price, count, ts_ms)`` of a book delta, for the fill model, else None.
     ``(_TICK, clock, None, None)``: a decision tick at session clock ``clock`` (when ``tick_interval > 0``).
-    ``(_STALE, reason, None, None)``: a sequence gap of the whole stream made this book stale here.
+    ``(_STALE, reason, None, None)``: a sequence gap of the whole stream (or an impossible delta) made
+    this book stale here.
     """
 
     ticker: str
@@ -172,9 +173,11 @@ class Session:
     def _index(self) -> None:
         streams = self.streams
 
-        def on_stale(sid: int, tickers: list[str]) -> None:
+        def on_stale(sid: int, tickers: list[str]) -> None:  # a gap (the sid's books) or an impossible delta
             for t in tickers:
-                self._stream(t).ops.append((_STALE, f"sequence gap on sid {sid} of the session", None, None))
+                book = md.books.get(t)
+                reason = book.stale_reason if book is not None else f"sequence gap on sid {sid}"
+                self._stream(t).ops.append((_STALE, f"{reason} (in the session)", None, None))
 
         md = MarketData(self.infos.values(), ingestor=FrameIngestor(BookStore(), on_stale=on_stale))
         decode, ingest = md.ingestor.decode, md.ingest

@@ -10,17 +10,18 @@ Loading refuses a model trained for another observation schema (:data:`SCHEMA_HA
 semantics or does not match its stored hash (:class:`ModelIncompatible`). The model's
 :class:`ActionConfig` and :class:`EnvConfig` come with it: use them unchanged.
 
-Inference is SB3's policy network without SB3's per-call overhead: one forward pass
-of the actor network for the whole batch; the action is the mode of the categorical
+Inference is SB3's policy network without SB3's per-call overhead: one forward pass of
+the actor network for the whole batch; the action is the mode of the categorical
 distribution (argmax of the logits), which is what ``PPO.predict(obs, deterministic=True)``
 returns (SB3 takes the argmax of the probabilities: where two logits are equal to within
-float32 rounding, they may pick differently). The usual network (flatten, then linear layers with tanh or ReLU between them)
-runs as a few NumPy matrix products: for a batch of 100 that is several times faster
-than torch's per-operator dispatch, and steadier. Its weights are copied at load and its
-actions checked against torch's forward pass on a fixed batch; any other network runs
-through torch under ``inference_mode``. (Both compute in float32 and round differently in
-the last bits: again only such a tie could be decided differently.) ``threads`` pins torch's intra-op threads and the BLAS threads of
-NumPy for the process (both settings are process-wide): a decision takes one core.
+float32 rounding, the two may pick differently). The usual network (flatten, then linear
+layers with tanh or ReLU between them) runs as a few NumPy matrix products: for a batch
+of 100 several times faster than torch's per-operator dispatch, and steadier. Its weights
+are copied at load and its actions checked against torch's on a fixed batch; any other
+network runs in torch under ``inference_mode`` (the two round differently in the last
+bits of float32: again only such a tie could be decided differently). ``threads`` pins
+torch's intra-op threads and NumPy's BLAS threads (both process-wide settings): a
+decision takes one core.
 """
 
 from __future__ import annotations
