@@ -318,6 +318,36 @@ async def test_a_dropped_connection_and_a_seq_gap_heal_and_stale_books_are_never
         assert actor_figures(s) == exchange_figures(s)
 
 
+async def test_a_failing_decision_is_reported_and_the_feed_goes_on(sim_server, models: Models) -> None:
+    """A decision that raises (here: the observation builder) must not drop the connection or the books."""
+    async with serve(sim_server, models, market_limit=3) as s:
+        actor = s.actor
+        await s.advance(2)
+        build, reconnects, frames = actor.builder.build, actor.ws.stats.reconnects, actor.ws.stats.frames
+
+        def broken(markets, out=None):
+            raise RuntimeError("the builder broke")
+
+        actor.builder.build = broken
+        await s.advance(4)
+        assert actor.decision_errors >= 3
+        health = (await s.http.get("/rl/actor/health")).json()
+        assert "decision failed: RuntimeError: the builder broke" in health["last_error"]["message"]
+        assert health["books_fresh"] and health["connected"] and health["ready"], health
+        metrics = (await s.http.get("/metrics")).text
+        assert f"kalshi_actor_decision_errors_total {float(actor.decision_errors)}" in metrics
+
+        actor.builder.build = build
+        decisions = actor.decisions
+        await s.advance(3)
+        assert actor.decisions > decisions  # deciding again
+        assert actor.ws.stats.reconnects == reconnects and actor.ws.stats.frames > frames
+        await s.settled()
+        for ticker in actor.tickers:  # the books stayed the exchange's throughout
+            book = actor.md.books[ticker]
+            assert (book.yes, book.no) == (s.engine.book(ticker, "yes"), s.engine.book(ticker, "no"))
+
+
 async def test_5xx_and_timeouts_on_create_lose_and_duplicate_no_order(sim_server, models: Models) -> None:
     from kalshi_actor.kalshi.rest import RateLimits, RetryPolicy
 

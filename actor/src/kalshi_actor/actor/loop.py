@@ -106,6 +106,7 @@ class Actor:
         self._reported_connected: bool | None = None  # the exchange connection the last actor_status told
         self._published_positions: dict[str, dict[str, Any]] = {}  # per traded market: its last actor_position
         self._last_error: dict[str, Any] | None = None
+        self.decision_errors = 0  # decisions that raised (reported; the feed went on)
         self._alive = True
         self._started_ms = _now_ms()
         self._reconciled_at = 0.0
@@ -139,7 +140,7 @@ class Actor:
         self._publish_status("trading")
         if self._deferred:  # due while starting (tick interval 0: the books' first snapshots)
             due, self._deferred = self._deferred, set()
-            self._decide(due)
+            self._decide_safely(due)
         self._reconciled_at = time.monotonic()
         self._spawn(self._every(RECONCILE_CHECK_S, self._reconcile_when_due), "reconcile")
         self._spawn(self._every(PNL_EVERY_S, self._publish_pnl), "pnl")
@@ -217,10 +218,23 @@ class Actor:
             self._deferred = set()
             if due:
                 if self.trading:
-                    self._decide(due)
+                    self._decide_safely(due)
                 else:
                     self._deferred = due  # decided as soon as trading starts
         return frame
+
+    def _decide_safely(self, due: Iterable[str]) -> None:
+        """:meth:`_decide`, where a failure is reported and the feed goes on: the books stay exact, the next
+        tick decides again (a decision raising inside the WebSocket's reader would drop the connection)."""
+        try:
+            self._decide(due)
+        except Exception as exc:
+            self.metrics.decision_error()
+            self.decision_errors += 1
+            message = f"decision failed: {type(exc).__name__}: {exc}"
+            self._last_error = {"message": message, "ts_ms": _now_ms()}
+            if self.decision_errors & (self.decision_errors - 1) == 0:  # 1, 2, 4, 8...: visible, never a flood
+                log.exception("%s (%d so far)", message, self.decision_errors)
 
     def _decide(self, due: Iterable[str]) -> None:
         policy = self.policy
@@ -423,6 +437,7 @@ class Actor:
                       active_model=self._model_data()["active"], markets=list(self.tickers),
                       last_reload=self._last_reload, last_error=self._last_error, alive=self._alive,
                       details={"trading": self.trading, "decisions": self.decisions,
+                               "decision_errors": self.decision_errors,
                                "ticks": self.ticks.ticks, "ws": self.ws.stats.as_dict(),
                                "environment": self.config.environment})
 

@@ -105,6 +105,8 @@ class ActorMetrics:
                                buckets=_LATENCY_BUCKETS, registry=r)
         self._ticks = Counter(f"{p}ticks", "Ticks run.", registry=r)
         self._skipped = Counter(f"{p}ticks_skipped", "Ticks skipped because the previous one ran late.", registry=r)
+        self._decision_errors = Counter(f"{p}decision_errors", "Decisions that raised (the feed went on; the health "
+                                        "endpoint's last_error says why).", registry=r)
         frames = Counter(f"{p}book_frames", "Order book frames applied.", ["kind"], registry=r)
         self._frames = {kind: frames.labels(kind) for kind in ("snapshot", "delta")}
         self._gaps = Counter(f"{p}sequence_gaps", "Sequence gaps on the book feed.", registry=r)
@@ -165,6 +167,9 @@ class ActorMetrics:
     def observe_tick(self, seconds: float) -> None:
         self._ticks.inc()
         self._tick.observe(seconds)
+
+    def decision_error(self) -> None:
+        self._decision_errors.inc()
 
     def tick_skipped(self, count: int = 1) -> None:
         self._skipped.inc(count)
