@@ -21,7 +21,7 @@ import pytest
 
 from kalshi_actor.cli import main
 from kalshi_actor.observation import SCHEMA_HASH
-from kalshi_actor.registry import ModelIncompatible, ModelMetadata, Registry
+from kalshi_actor.registry import ModelIncompatible, Registry
 from kalshi_actor.sim.generate import generate_session
 from kalshi_actor.sim.traders import Latent
 from kalshi_actor.sim.world import World

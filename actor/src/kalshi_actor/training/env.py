@@ -63,7 +63,7 @@ from ..trading.portfolio import Mark, mark_value
 from ..trading.portfolio import Portfolio
 from ..trading.ticks import DecisionTicks
 from ..trading.types import FillEvent
-from ..units import ONE_DOLLAR, Money
+from ..units import Money
 from .fill_model import FillModel
 
 __all__ = ["EnvConfig", "KalshiMarketEnv", "Session", "load_session", "direct_observations", "env_observations",
