@@ -165,6 +165,13 @@ def test_bad_books_and_histories_raise():
     m.book.yes = [(4000, 100)]
     with pytest.raises(TypeError, match="dicts"):
         _build([m])
+    m = _market()
+    m.book.yes[4000] = -5  # never written by a Book: a corrupt one
+    with pytest.raises(ValueError, match="size -5"):
+        _build([m])
+    m.book.yes[4000] = "5"
+    with pytest.raises(TypeError):
+        _build([m])
     with pytest.raises(TypeError, match="MarketHistory"):
         _build([_market(history=reference.ReferenceHistory())])
     history = MarketHistory()

@@ -379,11 +379,13 @@ static int best_bid(PyObject *book, PyObject *cache_name, PyObject *property, lo
     return 1;
 }
 
-/* a level's size (0 when nothing rests there); -1 on error */
+/* a level's size (0 when nothing rests there); -1 with an exception set on error */
 static long long level(PyObject *levels, PyObject *price) {
     PyObject *v = PyDict_GetItemWithError(levels, price);
     if (v == NULL) return PyErr_Occurred() ? -1 : 0;
-    return PyLong_AsLongLong(v);
+    long long size = PyLong_AsLongLong(v);
+    if (size < 0 && !PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "a book level of size %lld", size);
+    return size < 0 ? -1 : size;
 }
 
 static long long level_ll(PyObject *levels, long long price) {
