@@ -38,7 +38,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,8 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-TESTS = Path(__file__).resolve().parent.parent / "tests"
+from ._support import free_port, proc_rss_mb, tests_on_path
+
 BIN = Path(sys.executable).parent
 NAMESPACE = "default"
 STATUS_INTERVAL_S = 10  # the chart's default (values.yaml statusInterval)
@@ -65,32 +65,13 @@ TIMEOUT_S = 30.0
 API = f"/apis/trading.kalshiflow.io/v1alpha1/namespaces/{NAMESPACE}/kalshiactors"
 
 
-def _tests_on_path() -> None:
-    if str(TESTS) not in sys.path:
-        sys.path.insert(0, str(TESTS))
-
-
 # --- helpers --------------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _row(name: str, seconds: list[float], **extra: Any) -> dict[str, Any]:
     a = np.asarray(seconds) * 1e3
     return {"benchmark": name, "n": len(a), "p50_ms": f"{np.percentile(a, 50):.0f}",
             "p90_ms": f"{np.percentile(a, 90):.0f}", "max_ms": f"{a.max():.0f}", **extra}
-
-
-def _proc_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _proc_cpu_s(pid: int) -> float:
@@ -217,7 +198,7 @@ class _Operator:
 
 @contextlib.asynccontextmanager
 async def _operator(cluster: _Cluster, root: Path, endpoints: dict[str, str]) -> AsyncIterator[_Operator]:
-    metrics_port = _free_port()
+    metrics_port = free_port()
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "KALSHI_OPERATOR_METRICS_PORT": str(metrics_port),
            "KALSHI_OPERATOR_STATUS_INTERVAL": str(STATUS_INTERVAL_S),
            "KALSHI_OPERATOR_ACTOR_IMAGE": "registry.example/kalshi-actor:bench",
@@ -292,20 +273,21 @@ async def _simulator(root: Path, key: Any) -> AsyncIterator[dict[str, str]]:
         proc.wait(timeout=10)
 
 
-async def _health(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+async def _health(session: aiohttp.ClientSession, url: str, auth: dict[str, str]) -> dict[str, Any]:
+    """The actor's health body; ``auth``: the admin token's header (the detail needs it)."""
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+        async with session.get(url, headers=auth, timeout=aiohttp.ClientTimeout(total=2)) as response:
             return await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return {}
 
 
-async def _timed_edit(cluster: _Cluster, session: aiohttp.ClientSession, health_url: str, model: str,
-                      edit: Callable[[], Awaitable[Any]]) -> tuple[float, float, float]:
+async def _timed_edit(cluster: _Cluster, session: aiohttp.ClientSession, health_url: str, auth: dict[str, str],
+                      model: str, edit: Callable[[], Awaitable[Any]]) -> tuple[float, float, float]:
     """(ConfigMap updated, actor serving, status active) in seconds from the start of ``edit``."""
 
     async def serving() -> float:
-        await _until(lambda: _serves(session, health_url, model), f"the actor serving {model}", every=0.01)
+        await _until(lambda: _serves(session, health_url, auth, model), f"the actor serving {model}", every=0.01)
         return time.perf_counter() - start
 
     async def config_map() -> float:
@@ -324,15 +306,15 @@ async def _timed_edit(cluster: _Cluster, session: aiohttp.ClientSession, health_
     return cm, serve, stat
 
 
-async def _serves(session: aiohttp.ClientSession, url: str, model: str) -> bool:
-    return (await _health(session, url)).get("active_model_id") == model
+async def _serves(session: aiohttp.ClientSession, url: str, auth: dict[str, str], model: str) -> bool:
+    return (await _health(session, url, auth)).get("active_model_id") == model
 
 
 async def bench_model_edit(root: Path) -> list[dict[str, Any]]:
-    _tests_on_path()
+    tests_on_path()
     from actor_models import build_models
     from kube_support import Kubectl
-    from test_operator_e2e import start_pod
+    from test_operator_e2e import _secret_value, start_pod
 
     from kalshi_actor.kalshi.auth import generate_rsa_keypair, new_key_id
 
@@ -340,11 +322,12 @@ async def bench_model_edit(root: Path) -> list[dict[str, Any]]:
     key = SimpleNamespace(key_id=new_key_id(), private_pem=private_pem, public_pem=public_pem)
 
     models = build_models(root / "pv-models" / "team")
-    port = _free_port()
-    health_url = f"http://127.0.0.1:{port}/rl/actor/health"
+    port, admin_port = free_port(), free_port()
+    health_url = f"http://127.0.0.1:{admin_port}/rl/actor/health"  # the admin port, as the operator reads it
+    auth: dict[str, str] = {}  # the admin token's header, once the operator made the Secret
     idle = [f"idle-{i:02d}" for i in range(TOTAL_ACTORS - 1)]  # no pods: their probes are refused at once
-    closed = _free_port()
-    endpoints = {f"{NAMESPACE}/beta": f"http://127.0.0.1:{port}",
+    closed = free_port()
+    endpoints = {f"{NAMESPACE}/beta": f"http://127.0.0.1:{admin_port}",
                  **{f"{NAMESPACE}/{name}": f"http://127.0.0.1:{closed}" for name in idle}}
     actor = None
     async with _simulator(root, key) as urls, _cluster(root, pod_monitors=False) as cluster, \
@@ -361,7 +344,7 @@ async def bench_model_edit(root: Path) -> list[dict[str, Any]]:
                 change = lambda: kubectl.merge_patch("kalshiactor", "beta", {"spec": {"modelId": model}})  # noqa: E731
             else:
                 change = lambda: cluster.patch_spec("beta", {"modelId": model})  # noqa: E731
-            result = await _timed_edit(cluster, session, health_url, model, change)
+            result = await _timed_edit(cluster, session, health_url, auth, model, change)
             await asyncio.sleep(0.5)  # kopf settles (its own annotations patch) before the next edit
             return result
 
@@ -378,9 +361,10 @@ async def bench_model_edit(root: Path) -> list[dict[str, Any]]:
                 registry={"claimName": "models", "path": "team"}))
             await _reconciled(cluster, ["beta"], 1, operator)
             before = template()
-            actor = start_pod(cluster.emulator, "beta", root / "pod", {"models": root / "pv-models"}, port)
+            actor = start_pod(cluster.emulator, "beta", root / "pod", {"models": root / "pv-models"}, port, admin_port)
+            auth["Authorization"] = f"Bearer {_secret_value(cluster.emulator, 'beta-admin', 'token')}"
             try:
-                await _until(lambda: _ready(session, health_url, models.hold), "the actor ready", timeout=90,
+                await _until(lambda: _ready(session, health_url, auth, models.hold), "the actor ready", timeout=90,
                              every=0.2)
             except RuntimeError:
                 raise RuntimeError(f"the actor's log:\n{(root / 'pod' / 'actor.log').read_text()[-3000:]}") from None
@@ -422,8 +406,8 @@ def _log_errors(operator: _Operator) -> int:
     return sum(1 for line in operator.log.read_text().splitlines() if "[ERROR" in line or "Traceback" in line)
 
 
-async def _ready(session: aiohttp.ClientSession, url: str, model: str) -> bool:
-    body = await _health(session, url)
+async def _ready(session: aiohttp.ClientSession, url: str, auth: dict[str, str], model: str) -> bool:
+    body = await _health(session, url, auth)
     return bool(body.get("ready")) and body.get("active_model_id") == model
 
 
@@ -431,9 +415,9 @@ async def _ready(session: aiohttp.ClientSession, url: str, model: str) -> bool:
 
 
 async def bench_reconcile_and_memory(root: Path) -> list[dict[str, Any]]:
-    _tests_on_path()
+    tests_on_path()
     names = ["warmup"] + [f"bench-{i:02d}" for i in range(TOTAL_ACTORS - 1)]
-    closed = _free_port()  # nothing listens: every probe of "the pod" is refused at once
+    closed = free_port()  # nothing listens: every probe of "the pod" is refused at once
     endpoints = {f"{NAMESPACE}/{name}": f"http://127.0.0.1:{closed}" for name in names}
     rows: list[dict[str, Any]] = []
     async with _cluster(root, pod_monitors=True) as cluster, _operator(cluster, root, endpoints) as operator:
@@ -441,7 +425,7 @@ async def bench_reconcile_and_memory(root: Path) -> list[dict[str, Any]]:
         await _until(lambda: _metrics_up(operator), "the operator's metrics endpoint", every=0.02)
         started = time.perf_counter() - spawned
         await asyncio.sleep(1.0)  # its watch is up; RSS after start-up, before any actor
-        rss_empty = _proc_rss_mb(operator.pid)
+        rss_empty = proc_rss_mb(operator.pid)
         start = time.perf_counter()
         await cluster.create(_actor("warmup", modelId="m-1"))
         first = (await _reconciled(cluster, ["warmup"], 1, operator))[0] - start
@@ -502,7 +486,7 @@ async def bench_reconcile_and_memory(root: Path) -> list[dict[str, Any]]:
         samples = []
         while time.perf_counter() - t0 < STATUS_INTERVAL_S + 2:
             await asyncio.sleep(1.0)
-            samples.append(_proc_rss_mb(operator.pid))
+            samples.append(proc_rss_mb(operator.pid))
         cpu = (_proc_cpu_s(operator.pid) - cpu0) / (time.perf_counter() - t0)
         after = await operator.metrics()
         refreshes = sum(after[k] - before.get(k, 0) for k in after if k.startswith(

@@ -42,6 +42,7 @@ _RESOURCES = {
     "v1/services": ("Service", "service", True),
     "v1/pods": ("Pod", "pod", True),
     "apps/v1/deployments": ("Deployment", "deployment", True),
+    "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", "networkpolicy", True),
     "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", "customresourcedefinition",
                                                           False),
 }

@@ -45,6 +45,7 @@ class Served:
     base: str
     http: httpx.AsyncClient
     running: Any  # conftest.RunningSim
+    admin_http: httpx.AsyncClient  # the admin port
 
     @property
     def sim(self):
@@ -72,7 +73,7 @@ class Served:
     async def admin(self, body: Any, token: str | None = TOKEN) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         content = body if isinstance(body, bytes) else orjson.dumps(body)
-        return await self.http.post("/rl/actor/config", content=content, headers=headers)
+        return await self.admin_http.post("/rl/actor/config", content=content, headers=headers)
 
     def resting(self) -> dict[str, tuple]:
         """The engine's resting orders of our account: order id -> (ticker, side, price, remaining)."""
@@ -102,8 +103,9 @@ def actor_config(running_sim, models: Models, **changes: Any) -> ActorConfig:
 @contextlib.asynccontextmanager
 async def serve(running_sim, models: Models, **changes: Any) -> AsyncIterator[Served]:
     actor = Actor(actor_config(running_sim, models, **changes))
-    async with running(create_app(actor)) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
-        served = Served(actor, base, http, running_sim)
+    async with running(create_app(actor)) as at, httpx.AsyncClient(base_url=at.url, timeout=30) as http, \
+            httpx.AsyncClient(base_url=at.admin_url, timeout=30) as admin_http:
+        served = Served(actor, at.url, http, running_sim, admin_http)
         await until(lambda: actor.trading and actor.health().books_fresh, timeout=30)
         yield served
 

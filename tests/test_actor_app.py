@@ -10,9 +10,11 @@ a ``websockets`` client, the real EventHub, ActorMetrics and apply_changes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from kalshi_actor.actor.config import ActorConfig, ConfigChange, apply_changes, 
 from kalshi_actor.actor.events import EventHub
 from kalshi_actor.actor.metrics import ActorMetrics
 from kalshi_actor.actor.risk import RiskState
-from support import until
+from support import stuck_websocket, until
 
 TOKEN = "admin-token-0123456789abcdef"
 GOOD_MODELS = {"m-1", "m-2"}
@@ -44,7 +46,7 @@ class FakeActor:
         self.alive = True
         self.markets: list[str] = []
         self.last_reload: dict[str, Any] | None = None
-        self.started = self.stopped = False
+        self.started = self.halted = self.stopped = False
         self.positions: dict[str, str] = {}
 
     def snapshot(self) -> dict[str, Any]:
@@ -72,6 +74,9 @@ class FakeActor:
     async def start(self) -> None:
         self.started = True
 
+    async def halt(self) -> None:
+        self.halted = not self.stopped  # the first step: before stop()
+
     async def stop(self) -> None:
         self.stopped = True
 
@@ -95,8 +100,10 @@ def actor(env) -> FakeActor:
 
 @pytest.fixture
 async def served(actor: FakeActor):
-    async with running(create_app(actor)) as base, httpx.AsyncClient(base_url=base) as http:
-        yield base, http
+    """(the public base URL, a client of the public port, a client of the admin port)"""
+    async with running(create_app(actor)) as at, httpx.AsyncClient(base_url=at.url) as http, \
+            httpx.AsyncClient(base_url=at.admin_url) as admin:
+        yield at.url, http, admin
 
 
 def _ws_url(base: str) -> str:
@@ -109,15 +116,15 @@ def test_the_fake_loop_implements_the_interface(actor: FakeActor) -> None:
 
 async def test_start_and_stop_follow_the_server(actor: FakeActor) -> None:
     async with running(create_app(actor)):
-        assert actor.started and not actor.stopped
-    assert actor.stopped
+        assert actor.started and not actor.halted and not actor.stopped
+    assert actor.halted and actor.stopped
 
 
 # --- health ---
 
 
 async def test_health_not_ready_says_why(served, actor: FakeActor) -> None:
-    _, http = served
+    _, http, admin = served
     reply = await http.get("/rl/actor/health")
     assert reply.status_code == 503
     body = reply.json()
@@ -127,7 +134,7 @@ async def test_health_not_ready_says_why(served, actor: FakeActor) -> None:
 
 
 async def test_health_ready(served, actor: FakeActor) -> None:
-    _, http = served
+    _, http, admin = served
     actor.make_ready()
     reply = await http.get("/rl/actor/health")
     assert reply.status_code == 200
@@ -145,7 +152,7 @@ async def test_health_ready(served, actor: FakeActor) -> None:
     ({"risk_state": RiskState.HALTED}, "halted"),
 ])
 async def test_health_each_condition_matters(served, actor: FakeActor, change: dict, reason: str) -> None:
-    _, http = served
+    _, http, admin = served
     actor.make_ready()
     for name, value in change.items():
         setattr(actor, name, value)
@@ -154,16 +161,16 @@ async def test_health_each_condition_matters(served, actor: FakeActor, change: d
 
 
 async def test_paused_is_not_ready(served, actor: FakeActor) -> None:
-    _, http = served
+    _, http, admin = served
     actor.make_ready()
-    reply = await http.post("/rl/actor/config", json={"paused": True}, headers={"Authorization": f"Bearer {TOKEN}"})
+    reply = await admin.post("/rl/actor/config", json={"paused": True}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert reply.status_code == 200
     health = await http.get("/rl/actor/health")
     assert health.status_code == 503 and health.json()["reasons"] == ["paused"]
 
 
 async def test_liveness_is_separate(served, actor: FakeActor) -> None:
-    _, http = served
+    _, http, admin = served
     assert (await http.get("/rl/actor/health", params={"probe": "live"})).status_code == 200  # alive, not ready
     actor.alive = False
     assert (await http.get("/rl/actor/health", params={"probe": "live"})).status_code == 503
@@ -174,18 +181,18 @@ async def test_liveness_is_separate(served, actor: FakeActor) -> None:
 
 
 async def test_admin_without_or_with_a_wrong_token_is_401(served, actor: FakeActor) -> None:
-    _, http = served
+    _, http, admin = served
     for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": f"Basic {TOKEN}"},
                     {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": TOKEN}):
-        reply = await http.post("/rl/actor/config", json={"market_limit": 5}, headers=headers)
+        reply = await admin.post("/rl/actor/config", json={"market_limit": 5}, headers=headers)
         assert reply.status_code == 401, headers
         assert reply.headers["www-authenticate"].startswith("Bearer")
     assert actor.config.market_limit == 100
 
 
 async def test_admin_applies_and_says_what(served, actor: FakeActor) -> None:
-    _, http = served
-    reply = await http.post("/rl/actor/config", headers={"Authorization": f"Bearer {TOKEN}"},
+    _, http, admin = served
+    reply = await admin.post("/rl/actor/config", headers={"Authorization": f"Bearer {TOKEN}"},
                             json={"model_id": "m-2", "tick_interval": 0.5, "risk": {"max_exposure": "25"}})
     assert reply.status_code == 200
     body = reply.json()
@@ -199,9 +206,9 @@ async def test_admin_applies_and_says_what(served, actor: FakeActor) -> None:
 
 
 async def test_admin_refusals_tell_why(served, actor: FakeActor) -> None:
-    _, http = served
+    _, http, admin = served
     actor.make_ready()
-    reply = await http.post("/rl/actor/config", headers={"Authorization": f"Bearer {TOKEN}"},
+    reply = await admin.post("/rl/actor/config", headers={"Authorization": f"Bearer {TOKEN}"},
                             json={"model_id": "broken", "environment": "demo", "market_limit": 0, "paused": True})
     assert reply.status_code == 422
     body = reply.json()
@@ -224,8 +231,8 @@ async def test_admin_refusals_tell_why(served, actor: FakeActor) -> None:
     (b'{"risk": {"max_exposur": 3}}', "unknown fields: risk.max_exposur"),
 ])
 async def test_admin_malformed_bodies_are_400(served, actor: FakeActor, body: bytes, message: str) -> None:
-    _, http = served
-    reply = await http.post("/rl/actor/config", content=body,
+    _, http, admin = served
+    reply = await admin.post("/rl/actor/config", content=body,
                             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
     assert reply.status_code == 400
     assert message in reply.json()["error"]["message"]
@@ -233,8 +240,8 @@ async def test_admin_malformed_bodies_are_400(served, actor: FakeActor, body: by
 
 
 async def test_admin_oversized_body_is_413(served) -> None:
-    _, http = served
-    reply = await http.post("/rl/actor/config", content=b'{"model_id": "' + b"x" * 70_000 + b'"}',
+    _, http, admin = served
+    reply = await admin.post("/rl/actor/config", content=b'{"model_id": "' + b"x" * 70_000 + b'"}',
                             headers={"Authorization": f"Bearer {TOKEN}"})
     assert reply.status_code == 413
 
@@ -242,8 +249,8 @@ async def test_admin_oversized_body_is_413(served) -> None:
 async def test_admin_is_disabled_without_a_token(env) -> None:
     del env["RL_ACTOR_ADMIN_TOKEN"]
     actor = FakeActor(load_config(env))
-    async with running(create_app(actor)) as base, httpx.AsyncClient(base_url=base) as http:
-        reply = await http.post("/rl/actor/config", json={"paused": True}, headers={"Authorization": "Bearer x"})
+    async with running(create_app(actor)) as at, httpx.AsyncClient(base_url=at.admin_url) as admin:
+        reply = await admin.post("/rl/actor/config", json={"paused": True}, headers={"Authorization": "Bearer x"})
     assert reply.status_code == 403 and actor.config.paused is False
 
 
@@ -253,7 +260,7 @@ async def test_a_config_file_change_takes_the_same_path(env, tmp_path: Path) -> 
     environ = env | {"RL_ACTOR_CONFIG_FILE": str(path)}
     actor = FakeActor(load_config(environ))
     app = create_app(actor, environ=environ, watch_interval=0.02)
-    async with running(app) as base, httpx.AsyncClient(base_url=base) as http:
+    async with running(app) as at, httpx.AsyncClient(base_url=at.url) as http:
         path.write_text("market_limit: 8\nmodel_id: m-2\nenvironment: demo\n")
         await until(lambda: actor.config.market_limit == 8)
         health = (await http.get("/rl/actor/health")).json()
@@ -272,7 +279,7 @@ async def _frames(conn, count: int) -> list[dict]:
 
 
 async def test_snapshot_then_events_in_order_without_gap_or_duplicate(served, actor: FakeActor) -> None:
-    base, _ = served
+    base, _, admin = served
     hub = actor.events
     for i in range(5):
         hub.publish("actor_fill", {"ticker": "KXA-1", "i": i})
@@ -291,7 +298,7 @@ async def test_snapshot_then_events_in_order_without_gap_or_duplicate(served, ac
 
 
 async def test_events_published_while_a_client_connects_are_not_lost(served, actor: FakeActor) -> None:
-    base, _ = served
+    base, _, admin = served
     hub = actor.events
 
     async def publisher(stop: asyncio.Event) -> None:  # the loop publishes as fast as it can
@@ -316,7 +323,7 @@ async def test_events_published_while_a_client_connects_are_not_lost(served, act
 
 
 async def test_recent_events_are_bounded(served, actor: FakeActor) -> None:
-    base, _ = served
+    base, _, admin = served
     for i in range(1000):
         actor.events.publish("actor_pnl", {"i": i})
     actor.events.publish("actor_model", {"id": "m-1"})
@@ -336,7 +343,8 @@ def test_unknown_event_types_are_refused() -> None:
 async def test_a_slow_client_is_dropped_and_told_and_never_blocks(env) -> None:
     actor = FakeActor(load_config(env), queue_size=16)
     hub = actor.events
-    async with running(create_app(actor)) as base:
+    async with running(create_app(actor)) as at:
+        base = at.url
         # max_queue=1: the slow client stops reading its socket, so TCP backpressure reaches the server
         # (no compression: the padding must really travel)
         slow = await websockets.connect(_ws_url(base), max_queue=1, max_size=None, compression=None)
@@ -379,7 +387,7 @@ async def test_a_slow_client_is_dropped_and_told_and_never_blocks(env) -> None:
 
 
 async def test_metrics_are_prefixed_and_per_market_labels_bounded(served, actor: FakeActor) -> None:
-    _, http = served
+    _, http, admin = served
     m = actor.metrics
     m.observe_decision(0.0004)
     m.observe_inference(0.0002, batch_size=100)
@@ -433,7 +441,7 @@ def test_metric_labels_are_checked_and_capped() -> None:
 
 async def test_static_files_are_served(actor: FakeActor, tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("<title>ActorTradingView</title>")
-    async with running(create_app(actor, static_dir=tmp_path)) as base, httpx.AsyncClient(base_url=base) as http:
+    async with running(create_app(actor, static_dir=tmp_path)) as at, httpx.AsyncClient(base_url=at.url) as http:
         page = await http.get("/")
         health = await http.get("/rl/actor/health")  # the API still wins over the static mount
     assert page.status_code == 200 and "ActorTradingView" in page.text
@@ -441,22 +449,22 @@ async def test_static_files_are_served(actor: FakeActor, tmp_path: Path) -> None
 
 
 async def test_no_secret_leaves_the_service(served, actor: FakeActor, api_key) -> None:
-    base, http = served
+    base, http, admin = served
     actor.make_ready()
     pem_line = api_key.private_pem.strip().splitlines()[1]
-    await http.post("/rl/actor/config", json={"admin_token": "x" * 32, "paused": True},
+    await admin.post("/rl/actor/config", json={"admin_token": "x" * 32, "paused": True},
                     headers={"Authorization": f"Bearer {TOKEN}"})
     texts = [(await http.get("/rl/actor/health")).text, (await http.get("/metrics")).text]
     async with websockets.connect(_ws_url(base)) as conn:
         texts.append(await asyncio.wait_for(conn.recv(), 10))
-    texts.append((await http.post("/rl/actor/config", json={"private_key": "zzz"},
+    texts.append((await admin.post("/rl/actor/config", json={"private_key": "zzz"},
                                   headers={"Authorization": f"Bearer {TOKEN}"})).text)
     for text in texts:
         assert TOKEN not in text and pem_line not in text and "x" * 32 not in text
 
 
 async def test_closing_the_hub_flushes_then_says_going_away(served, actor: FakeActor) -> None:
-    base, _ = served
+    base, _, admin = served
     async with websockets.connect(_ws_url(base)) as conn:
         await asyncio.wait_for(conn.recv(), 10)  # the snapshot
         actor.events.publish("actor_status", {"state": "stopping"})
@@ -473,7 +481,7 @@ async def test_closing_the_hub_flushes_then_says_going_away(served, actor: FakeA
 
 
 async def test_a_failing_health_report_is_not_ready(served, actor: FakeActor) -> None:
-    _, http = served
+    _, http, admin = served
 
     def broken() -> Health:
         raise RuntimeError("boom")
@@ -482,3 +490,126 @@ async def test_a_failing_health_report_is_not_ready(served, actor: FakeActor) ->
     reply = await http.get("/rl/actor/health")
     assert reply.status_code == 503 and "health report failed" in reply.json()["last_error"]["message"]
     assert (await http.get("/rl/actor/health", params={"probe": "live"})).status_code == 200
+
+
+# --- the exposed surface: who may open the stream, what it takes, what health tells ---
+
+
+VIEWER = "viewer-token-0123456789abcdef"
+
+
+@pytest.fixture
+async def locked(env):
+    """An actor with a viewer token (as the operator deploys it): (endpoints, actor)."""
+    actor = FakeActor(load_config(env | {"RL_ACTOR_VIEWER_TOKEN": VIEWER,
+                                         "RL_ACTOR_ALLOWED_ORIGINS": "https://grafana.example"}))
+    async with running(create_app(actor)) as at:
+        yield at, actor
+
+
+async def test_a_page_of_another_origin_cannot_open_the_stream(served) -> None:
+    base, _, _ = served
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(_ws_url(base), origin="http://evil.example")
+    assert refused.value.response.status_code == 403
+    own = "http://" + base.removeprefix("http://")  # the page the actor serves itself
+    async with websockets.connect(_ws_url(base), origin=own) as conn:
+        assert json.loads(await asyncio.wait_for(conn.recv(), 10))["type"] == "actor_snapshot"
+
+
+async def test_the_viewer_token_guards_the_stream(locked) -> None:
+    at, _ = locked
+    url = _ws_url(at.url)
+    for kwargs in ({}, {"subprotocols": ["kalshi-actor.v1", "bearer.wrong-token-0123456789"]},
+                   {"additional_headers": {"Authorization": "Bearer " + VIEWER + "x"}},
+                   {"subprotocols": ["bearer." + VIEWER], "origin": "http://evil.example"}):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(url, **kwargs)
+        assert refused.value.response.status_code == 403, kwargs
+    for kwargs in ({"subprotocols": ["kalshi-actor.v1", "bearer." + VIEWER]},  # how the web view sends it
+                   {"additional_headers": {"Authorization": "Bearer " + VIEWER}},
+                   {"subprotocols": ["bearer." + VIEWER], "origin": "https://grafana.example"},
+                   {"additional_headers": {"Authorization": "Bearer " + TOKEN}}):  # the admin token too
+        async with websockets.connect(url, **kwargs) as conn:
+            assert json.loads(await asyncio.wait_for(conn.recv(), 10))["type"] == "actor_snapshot"
+            assert conn.subprotocol == ("kalshi-actor.v1" if "kalshi-actor.v1" in kwargs.get("subprotocols", [])
+                                        else None)
+
+
+async def test_health_detail_needs_a_token_on_both_ports(locked) -> None:
+    at, actor = locked
+    actor.last_reload = {"ok": False, "message": "/models/secret/path: not found"}
+    async with httpx.AsyncClient() as http:
+        for base in (at.url, at.admin_url):
+            for _ in range(100):  # the admin port serves the report the loop refreshes every HEALTH_REFRESH_S
+                detailed = await http.get(base + "/rl/actor/health", headers={"Authorization": f"Bearer {TOKEN}"})
+                if detailed.json().get("last_reload"):
+                    break
+                await asyncio.sleep(0.05)
+            anonymous = await http.get(base + "/rl/actor/health")
+            assert anonymous.status_code == 503
+            assert anonymous.json() == {"ready": False, "live": True, "reasons": [
+                "not connected to the exchange", "no market subscribed", "no model loaded"]}
+            for token in (VIEWER, TOKEN):
+                detailed = (await http.get(base + "/rl/actor/health",
+                                           headers={"Authorization": f"Bearer {token}"})).json()
+                assert detailed["last_reload"]["message"].startswith("/models/secret"), base
+            live = await http.get(base + "/rl/actor/health", params={"probe": "live"})
+            assert live.status_code == 200 and set(live.json()) == {"ready", "live", "reasons"}
+
+
+async def test_the_admin_endpoint_is_not_on_the_public_port(served) -> None:
+    _, http, admin = served
+    public = await http.post("/rl/actor/config", json={"paused": True}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert public.status_code in (404, 405)
+    assert (await admin.post("/rl/actor/config", json={"paused": True},
+                             headers={"Authorization": f"Bearer {TOKEN}"})).status_code == 200
+
+
+async def test_the_admin_port_answers_while_the_loop_is_stuck(served, actor: FakeActor) -> None:
+    """The probes' port lives on its own thread: a loop busy for seconds does not fail a liveness probe."""
+    _, _, admin = served
+    await asyncio.sleep(0.6)  # a report refreshed by the loop
+    loop = asyncio.get_running_loop()
+    answers: list[int] = []
+
+    def probe() -> None:
+        with httpx.Client(base_url=str(admin.base_url), timeout=5) as client:
+            answers.append(client.get("/rl/actor/health", params={"probe": "live"}).status_code)
+
+    prober = loop.run_in_executor(None, probe)
+    time.sleep(1.5)  # the loop is blocked: nothing on it answers meanwhile
+    assert answers == [200]
+    await prober
+
+
+async def test_the_stream_takes_no_messages(served) -> None:
+    base, _, _ = served
+    async with websockets.connect(_ws_url(base)) as conn:
+        await asyncio.wait_for(conn.recv(), 10)
+        await conn.send("hello")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(conn.recv(), 10)
+    assert closed.value.rcvd.code == 1008
+    async with websockets.connect(_ws_url(base), max_size=None) as conn:
+        await asyncio.wait_for(conn.recv(), 10)
+        await conn.send("x" * 100_000)  # over the frame bound: refused by the protocol before the app sees it
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(conn.recv(), 10)
+    assert closed.value.rcvd.code == 1009
+
+
+async def test_a_client_that_pings_and_never_reads_is_held_back(served, actor: FakeActor) -> None:
+    """The server stops reading a peer whose pongs it cannot write, so the peer's pings stall in TCP's
+    buffers instead of our memory; once it reads again, it is served as before."""
+    base, _, _ = served
+    port = int(base.rsplit(":", 1)[1])
+    loop = asyncio.get_running_loop()
+    sock, sent = await loop.run_in_executor(None, functools.partial(stuck_websocket, port, flood_limit=96 << 20))
+    try:
+        assert sent < 48 << 20, f"{sent / 1e6:.0f} MB of pings taken: nothing holds the client back"
+        assert actor.events.client_count == 1
+    finally:
+        sock.close()

@@ -22,6 +22,7 @@ from kalshi_actor.units import MONEY_SCALE
 from support import until
 
 TOKEN = "admin-token-0123456789abcdef"
+VIEWER = "viewer-Token_0123.456~789"
 SIM_REST = "http://127.0.0.1:9/trade-api/v2"
 SIM_WS = "ws://127.0.0.1:9/trade-api/ws/v2"
 
@@ -156,6 +157,14 @@ INVALID = [
     ("RL_ACTOR_CLIENT_ORDER_PREFIX", "a b", "client_order_prefix"),
     ("RL_ACTOR_LOG_FORMAT", "xml", "log_format"),
     ("RL_ACTOR_PRIVATE_KEY_FILE", "/nonexistent/key.pem", "private_key"),
+    ("RL_ACTOR_RISK_MAX_POSITION", "1000000.01", "risk.max_position"),
+    ("RL_ACTOR_RISK_MAX_EXPOSURE", "10000000.000001", "risk.max_exposure"),
+    ("RL_ACTOR_RISK_MAX_ORDERS_PER_MINUTE", "60001", "risk.max_orders_per_minute"),
+    ("RL_ACTOR_RISK_MAX_LOSS_SESSION", "10000001", "risk.max_loss_session"),
+    ("RL_ACTOR_RISK_MAX_LOSS_DAILY", "99999999", "risk.max_loss_daily"),
+    ("RL_ACTOR_VIEWER_TOKEN", "short", "viewer_token"),
+    ("RL_ACTOR_VIEWER_TOKEN", "has a space 0123456789", "viewer_token"),
+    ("RL_ACTOR_ALLOWED_ORIGINS", "https://dash.example/path", "allowed_origins"),
 ]
 
 
@@ -195,6 +204,85 @@ def test_the_private_key_is_given_once(env, api_key, tmp_path: Path) -> None:
                                         "RL_ACTOR_PRIVATE_KEY": api_key.private_pem})["private_key"]
     flat = api_key.private_pem.strip().replace("\n", "\\n")  # a PEM flattened into one line
     assert load_config(env | {"RL_ACTOR_PRIVATE_KEY": flat}).private_key_pem().startswith("-----BEGIN")
+
+
+# --- strict types: a boolean is never a number, a number never a boolean ---
+
+
+@pytest.mark.parametrize("changes", [{"tick_interval": False}, {"tick_interval": True}, {"market_limit": True},
+                                     {"risk": {"max_orders_per_minute": True}}], ids=str)
+def test_a_boolean_is_never_a_number(config: ActorConfig, changes: dict) -> None:
+    change = apply_changes(config, changes)
+    (name,) = changes
+    assert set(change.refused) == {name} and change.config == config
+    assert "expected a number" in change.refused[name]
+
+
+@pytest.mark.parametrize("value", [1, 0, 1.0, 0.0], ids=repr)
+def test_a_number_is_never_a_boolean(config: ActorConfig, value: float) -> None:
+    change = apply_changes(config, {"paused": value})
+    assert set(change.refused) == {"paused"} and "expected true or false" in change.refused["paused"]
+    assert change.config.paused is False
+
+
+def test_a_file_with_booleans_for_numbers_or_numbers_for_booleans_is_refused(env, tmp_path: Path) -> None:
+    path = tmp_path / "actor.yaml"
+    path.write_text("market_limit: yes\ntick_interval: false\npaused: 1\nallow_production: 0\n"
+                    "risk:\n  max_orders_per_minute: true\n  max_exposure: on\n")  # YAML 1.1: yes and on are true
+    problems = _problems(env | {"RL_ACTOR_CONFIG_FILE": str(path)})
+    assert set(problems) == {"market_limit", "tick_interval", "paused", "allow_production",
+                             "risk.max_orders_per_minute", "risk.max_exposure"}
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("TRUE", True), (" False ", False), ("1", True),
+                                                 ("0", False), ("yes", True), ("off", False)])
+def test_environment_strings_still_parse_as_booleans(env, value: str, expected: bool) -> None:
+    assert load_config(env | {"RL_ACTOR_PAUSED": value}).paused is expected
+
+
+def test_environment_strings_still_parse_as_numbers(env) -> None:
+    config = load_config(env | {"RL_ACTOR_TICK_INTERVAL": "1.5", "RL_ACTOR_MARKET_LIMIT": "100",
+                                "RL_ACTOR_RISK_MAX_ORDERS_PER_MINUTE": "60000"})
+    assert (config.tick_interval, config.market_limit, config.risk.max_orders_per_minute) == (1.5, 100, 60_000)
+
+
+# --- the risk limits' maxima ---
+
+
+def test_each_risk_limit_accepts_its_maximum(config: ActorConfig) -> None:
+    top = {"max_position": "1000000", "max_exposure": 10_000_000, "max_orders_per_minute": 60_000,
+           "max_loss_session": "10000000.000000", "max_loss_daily": 10_000_000.0}
+    change = apply_changes(config, {"risk": top})
+    assert change.ok, change.refused
+    risk = change.config.risk
+    assert risk.max_position == 1_000_000 * 100 and risk.max_exposure == 10_000_000 * MONEY_SCALE
+
+
+@pytest.mark.parametrize(("limit", "value", "message"), [
+    ("max_position", 1e15, "at most 1,000,000 contracts"),
+    ("max_position", "1000000.01", "at most 1,000,000 contracts"),
+    ("max_exposure", 1e30, "at most $10,000,000"),
+    ("max_exposure", 10**30, "at most $10,000,000"),
+    ("max_loss_session", "10000000.000001", "at most $10,000,000"),
+    ("max_loss_daily", 10_000_001, "at most $10,000,000"),
+    ("max_orders_per_minute", 60_001, "at most 60,000"),
+], ids=str)
+def test_a_risk_limit_over_its_maximum_is_refused(config: ActorConfig, limit: str, value, message: str) -> None:
+    change = apply_changes(config, {"risk": {limit: value}})
+    assert set(change.refused) == {"risk"} and change.config == config
+    assert change.refused["risk"].startswith(f"risk.{limit}: {message}")
+
+
+def test_the_maxima_are_documented() -> None:
+    from kalshi_actor.actor import config as module
+    from kalshi_actor.actor.config import RiskLimits
+
+    fields = RiskLimits.model_fields
+    for limit, shown in (("max_position", "1,000,000"), ("max_exposure", "10,000,000"),
+                         ("max_orders_per_minute", "60,000"), ("max_loss_session", "10,000,000"),
+                         ("max_loss_daily", "10,000,000")):
+        assert f"at most {shown}" in fields[limit].description, limit
+    assert "1,000,000" in module.__doc__ and "10,000,000" in module.__doc__ and "60,000" in module.__doc__
 
 
 # --- the config file, and precedence ---
@@ -279,6 +367,59 @@ def test_secrets_never_appear_in_errors(env) -> None:
     assert "TOPSECRET" not in str(info.value)
 
 
+def test_a_token_with_a_trailing_newline_is_stored_stripped(env, tmp_path: Path) -> None:
+    # a Secret made with `kubectl create secret --from-file` ends in a newline; the header never does
+    config = load_config(env | {"RL_ACTOR_ADMIN_TOKEN": TOKEN + "\n", "RL_ACTOR_VIEWER_TOKEN": VIEWER + "\r\n"})
+    assert config.admin_token.get_secret_value() == TOKEN and config.viewer_token.get_secret_value() == VIEWER
+    path = tmp_path / "actor.json"
+    path.write_text(json.dumps({"admin_token": f" {TOKEN}\n", "viewer_token": VIEWER + "\n"}))
+    del env["RL_ACTOR_ADMIN_TOKEN"]
+    config = load_config(env | {"RL_ACTOR_CONFIG_FILE": str(path)})
+    assert config.admin_token.get_secret_value() == TOKEN and config.viewer_token.get_secret_value() == VIEWER
+    assert "admin_token" in _problems(env | {"RL_ACTOR_ADMIN_TOKEN": "x" * 15 + "\n"})  # the length counts stripped
+
+
+def test_the_viewer_token(env) -> None:
+    assert load_config(env).viewer_token is None  # no token: the default
+    config = load_config(env | {"RL_ACTOR_VIEWER_TOKEN": VIEWER})
+    assert config.viewer_token.get_secret_value() == VIEWER
+    assert config.public_dict()["viewer_token"] == "**********"
+    for text in (repr(config), json.dumps(config.public_dict()), config.model_dump_json(), str(config.hot_dict())):
+        assert VIEWER not in text
+
+
+@pytest.mark.parametrize("token", ["too-short-token", "a space in it 0123456789", "semicolon;0123456789abc",
+                                   "quote\"0123456789abcdef", "comma,0123456789abcdef", "\u00fcnicode0123456789abc"])
+def test_a_bad_viewer_token_is_refused_without_echo(env, token: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(env | {"RL_ACTOR_VIEWER_TOKEN": token})
+    assert set(info.value.problems) == {"viewer_token"} and "RL_ACTOR_VIEWER_TOKEN" in str(info.value)
+    assert token not in str(info.value) and token[:8] not in str(info.value)
+
+
+def test_allowed_origins(env, tmp_path: Path) -> None:
+    assert load_config(env).allowed_origins == ()
+    config = load_config(env | {"RL_ACTOR_ALLOWED_ORIGINS": "https://Dash.Example.com/, http://127.0.0.1:8080,"
+                                                            "https://dash.example.com,http://[::1]:3000,"
+                                                            "https://x.example:443,http://y.example:80,"})
+    expected = ("https://dash.example.com", "http://127.0.0.1:8080", "http://[::1]:3000", "https://x.example",
+                "http://y.example")  # lowercase, no trailing slash, no default port, de-duplicated
+    assert config.allowed_origins == expected and config.public_dict()["allowed_origins"] == list(expected)
+    path = tmp_path / "actor.yaml"
+    path.write_text("allowed_origins: [https://dash.example.com:8443]\n")
+    assert load_config(env | {"RL_ACTOR_CONFIG_FILE": str(path)}).allowed_origins == ("https://dash.example.com:8443",)
+
+
+@pytest.mark.parametrize("origin", ["https://dash.example/path", "https://dash.example//", "ftp://dash.example",
+                                    "dash.example", "https://", "*", "null", "https://*.example",
+                                    "https://user@dash.example", "https://dash.example?q=1", "https://dash.example#x",
+                                    "https://dash.example:99999", "https://dash.example:0", "https://dash.example:",
+                                    "https://dash.example:port", "https://dash..example", "https://-dash.example"])
+def test_a_bad_origin_is_refused(env, origin: str) -> None:
+    problems = _problems(env | {"RL_ACTOR_ALLOWED_ORIGINS": f"https://ok.example,{origin}"})
+    assert set(problems) == {"allowed_origins"} and "http(s)://host[:port]" in problems["allowed_origins"]
+
+
 def test_a_dump_validates_back_to_the_same_config(config: ActorConfig, env) -> None:
     data = config.public_dict() | {"admin_token": TOKEN, "private_key": env["RL_ACTOR_PRIVATE_KEY"]}
     assert ActorConfig.model_validate(data) == config
@@ -343,6 +484,16 @@ def test_a_secret_change_is_refused_without_echo(config: ActorConfig) -> None:
     change = apply_changes(config, {"admin_token": "another-secret-token-123456"})
     assert change.refused == {"admin_token": "needs a restart (cold field)"}
     assert "another-secret" not in repr(change.as_dict())
+
+
+def test_the_viewer_token_and_the_allowed_origins_are_cold(config: ActorConfig) -> None:
+    change = apply_changes(config, {"viewer_token": VIEWER, "allowed_origins": "https://dash.example"})
+    assert change.refused == {"viewer_token": "needs a restart (cold field)",
+                              "allowed_origins": "needs a restart (cold field)"}
+    assert change.config == config and VIEWER not in repr(change.as_dict())
+    assert {"viewer_token", "allowed_origins"}.isdisjoint(HOT_FIELDS)
+    assert ENV_VARS["viewer_token"] == "RL_ACTOR_VIEWER_TOKEN"
+    assert ENV_VARS["allowed_origins"] == "RL_ACTOR_ALLOWED_ORIGINS"
 
 
 def test_refuse_undoes_one_field(config: ActorConfig) -> None:

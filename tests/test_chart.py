@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from kalshi_operator import builders
+from kalshi_operator.apply import _plural
 from kalshi_operator.spec import SpecError, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,23 @@ def _validate(manifests: str) -> None:
     assert "passed" in result.stdout + result.stderr
 
 
+def _render(*values: str) -> list[dict]:
+    result = _run(_tool("helm"), "template", "kao", str(CHART), "--namespace", "ops", *values)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def _operator_container(docs: list[dict]) -> dict:
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def _operator_settings(docs: list[dict], namespace: str = "ops") -> dict[str, str]:
+    """The operator's environment as its pod sees it (the Downward API's namespace filled in)."""
+    env = {var["name"]: var.get("value") for var in _operator_container(docs)["env"]}
+    return {**env, "KALSHI_OPERATOR_NAMESPACE": namespace} if "KALSHI_OPERATOR_NAMESPACE" in env else env
+
+
 def test_helm_lint_strict() -> None:
     result = _run(_tool("helm"), "lint", "--strict", str(CHART))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -50,6 +68,7 @@ def test_helm_lint_strict() -> None:
     [],
     ["--set", "watchNamespaces={trading,research}", "--set", "metrics.podMonitor.enabled=true"],
     ["--set", "grafanaDashboard.enabled=false", "--set", "serviceAccount.create=false"],
+    ["--set", "networkPolicy.enabled=false", "--set", "watchNamespaces={trading}"],
 ])
 def test_rendered_chart_is_valid_kubernetes(values: list[str]) -> None:
     result = _run(_tool("helm"), "template", "kao", str(CHART), "--namespace", "ops", "--include-crds", *values)
@@ -61,6 +80,34 @@ def test_rendered_chart_is_valid_kubernetes(values: list[str]) -> None:
     rules = [rule for doc in docs if doc["kind"] in ("ClusterRole", "Role") for rule in doc["rules"]]
     assert rules and all("*" not in rule["verbs"] and "*" not in rule["resources"] for rule in rules)
     assert not any("delete" in rule["verbs"] for rule in rules)  # children go through owner references
+    env = {var["name"]: var for var in _operator_container(docs)["env"]}
+    enabled = "networkPolicy.enabled=false" not in values
+    assert env["KALSHI_OPERATOR_NETWORK_POLICY"]["value"] == str(enabled).lower()
+    assert ("KALSHI_OPERATOR_NAMESPACE" in env) == enabled
+    # what the operator does to its children is allowed: get, create and patch each kind it applies (the
+    # per-actor Secret too: patch adds a missing token); NetworkPolicies only when it makes them
+    for child in _children(parse_spec("a1", {}), "ns", {"metadata": {"name": "a1", "uid": "0"}}):
+        group = child["apiVersion"].rpartition("/")[0]
+        made = child["kind"] != "NetworkPolicy" or enabled
+        for verb in ("get", "create", "patch"):
+            assert _allows(rules, group, _plural(child["kind"]), verb) == made, (child["kind"], verb)
+
+
+def _allows(rules: list[dict], group: str, resource: str, verb: str) -> bool:
+    return any(group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+               for rule in rules)
+
+
+def _children(actor, namespace: str, owner: dict) -> list[dict]:
+    """Every child the operator makes for ``actor`` (the NetworkPolicy with sample settings)."""
+    access = builders.Access("ops", {"app.kubernetes.io/name": "kalshi-actor-operator"},
+                             ({"ipBlock": {"cidr": "10.0.0.0/8"}}, {"namespaceSelector": {}}))
+    return [builders.config_map(actor, namespace, owner),
+            builders.deployment(actor, namespace, owner, default_image="x/actor:1"),
+            builders.service(actor.name, namespace, owner),
+            builders.admin_secret(actor.name, namespace, owner, {"token": "t" * 32, "viewer-token": "v" * 32}),
+            builders.network_policy(actor.name, namespace, owner, access),
+            builders.pod_monitor(actor.name, namespace, owner)]
     if "watchNamespaces={trading,research}" in values:
         assert "ClusterRole" not in kinds and {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"} == \
             {"trading", "research"}
@@ -73,6 +120,30 @@ def test_values_schema_rejects_bad_values() -> None:
     assert result.returncode != 0 and "statusInterval" in result.stderr
     result = _run(_tool("helm"), "template", "kao", str(CHART), "--set", "imageTypo=1")
     assert result.returncode != 0
+    result = _run(_tool("helm"), "template", "kao", str(CHART), "--set",
+                  "networkPolicy.httpPeers[0].podSelectr.matchLabels.app=x")
+    assert result.returncode != 0 and "podSelectr" in result.stderr
+
+
+def test_the_actors_network_policy_admits_this_releases_operator_pods() -> None:
+    """The chart's settings, read by the operator, name the operator's own pods (their labels, its namespace)."""
+    docs = _render()
+    container = _operator_container(docs)
+    env = {var["name"]: var for var in container["env"]}
+    assert env["KALSHI_OPERATOR_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    access = builders.Access.from_env(_operator_settings(docs))
+    assert access is not None
+    pod_labels = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert access.operator_labels and access.operator_labels.items() <= pod_labels.items()
+    assert access.http_peers == ({"namespaceSelector": {}, "podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "prometheus"}}},)
+    policy = builders.network_policy("a1", "trading", {"metadata": {"name": "a1", "uid": "0000"}}, access)
+    (admin,) = [rule for rule in policy["spec"]["ingress"] if rule["ports"][0]["port"] == "admin"]
+    assert admin["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ops"}
+    _validate(yaml.safe_dump(policy))
+    closed = builders.Access.from_env(_operator_settings(_render("--set", "networkPolicy.httpPeers=null")))
+    assert closed is not None and closed.http_peers == ()  # emptied: nobody on http, and the operator still starts
+    assert builders.Access.from_env(_operator_settings(_render("--set", "networkPolicy.enabled=false"))) is None
 
 
 def test_the_chart_ships_the_repository_crd_and_dashboard() -> None:
@@ -103,11 +174,7 @@ def test_examples_match_the_crd_and_the_operator_accepts_them(path: Path) -> Non
     jsonschema.Draft7Validator(_crd_schema()).validate(example)
     actor = parse_spec(example["metadata"]["name"], example["spec"])
     owner = {"metadata": {"name": actor.name, "uid": "0000"}}
-    children = [builders.config_map(actor, "default", owner), builders.deployment(actor, "default", owner,
-                                                                                   default_image="x/actor:1"),
-                builders.service(actor.name, "default", owner),
-                builders.admin_secret(actor.name, "default", owner, "t" * 32)]
-    _validate(yaml.safe_dump_all(children))  # what the operator creates is valid Kubernetes too
+    _validate(yaml.safe_dump_all(_children(actor, "default", owner)))  # what the operator creates is valid too
 
 
 def test_the_crd_schema_refuses_what_the_operator_refuses() -> None:

@@ -1,26 +1,38 @@
 """The operator's real kopf runtime against kmock's Kubernetes emulator, driven by a real kubectl.
 
-Create, edit a hot field, edit a cold field, an invalid spec, delete; the operator's metrics.
+Create, edit a hot field, edit a cold field, an invalid spec, delete; the operator's metrics; the
+per-actor Secret's two tokens (and completing one an earlier version made); the NetworkPolicy.
 No actor runs here (test_operator_e2e.py runs one): a hot edit updates the ConfigMap without
-rolling the pod and the push finds no pod (an Event says so).
+rolling the pod and the push finds no pod (an Event says so). The actor client's use of the
+admin token is checked against a stand-in admin port (aiohttp on 127.0.0.1).
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import socket
 import urllib.request
 from pathlib import Path
 
 import kmock
+import kopf
 import pytest
 import yaml
+from aiohttp import web
 
+from kalshi_operator import handlers
+from kalshi_operator.actor_client import ActorClient, ActorUnreachable
+from kalshi_operator.apply import LAST_APPLIED
 from kube_support import ACTORS, PODMONITORS, Emulator, Kubectl, declare, running_operator, until, write_kubeconfig
 
 pytestmark = pytest.mark.kmock(cls=Emulator)
 
 RESTART_HASH = "trading.kalshiflow.io/restart-hash"
+NETWORK_POLICIES = "networking.k8s.io/v1/networkpolicies"
+OPERATOR_LABELS = {"app.kubernetes.io/name": "kalshi-actor-operator", "app.kubernetes.io/instance": "kao"}
+TOKEN = re.compile(r"^[A-Za-z0-9._~-]{16,}$")  # what the actor accepts as RL_ACTOR_VIEWER_TOKEN
 
 
 def _free_port() -> int:
@@ -44,7 +56,16 @@ def cluster(kmock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("KALSHI_OPERATOR_METRICS_PORT", str(port))
     # no actor listens here: the push is attempted and reported, nothing else
     monkeypatch.setenv("KALSHI_OPERATOR_ENDPOINTS", json.dumps({"default/alpha": f"http://127.0.0.1:{_free_port()}"}))
+    _network_policy_settings(monkeypatch)
     return kmock, Kubectl(config), port
+
+
+def _network_policy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chart's NetworkPolicy settings (the namespace comes from the Downward API there)."""
+    monkeypatch.setenv("KALSHI_OPERATOR_NETWORK_POLICY", "true")
+    monkeypatch.setenv("KALSHI_OPERATOR_NAMESPACE", "ops")
+    monkeypatch.setenv("KALSHI_OPERATOR_POD_LABELS", json.dumps(OPERATOR_LABELS))
+    monkeypatch.setenv("KALSHI_OPERATOR_HTTP_PEERS", json.dumps([{"namespaceSelector": {}}]))
 
 
 def _events(emulator: Emulator, reason: str) -> list[dict]:
@@ -62,10 +83,25 @@ async def test_lifecycle_create_hot_cold_invalid_delete(cluster) -> None:
                                  what="the Deployment")
         owner = emulator.object(ACTORS, "default", "alpha")
         for resource, name in (("v1/configmaps", "alpha"), ("v1/services", "alpha"), ("v1/secrets", "alpha-admin"),
-                               (PODMONITORS, "alpha")):
+                               (PODMONITORS, "alpha"), (NETWORK_POLICIES, "alpha")):
             child = await until(lambda r=resource, n=name: emulator.object(r, "default", n), what=f"{resource} {name}")
             assert child["metadata"]["ownerReferences"][0]["uid"] == owner["metadata"]["uid"]
             assert child["metadata"]["labels"]["app.kubernetes.io/instance"] == "alpha"
+        policy = emulator.object(NETWORK_POLICIES, "default", "alpha")
+        admin = next(rule for rule in policy["spec"]["ingress"] if rule["ports"][0]["port"] == "admin")
+        assert admin["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}},
+                                  "podSelector": {"matchLabels": OPERATOR_LABELS}}]
+        assert int(policy["metadata"]["resourceVersion"]) < int(deployment["metadata"]["resourceVersion"]), \
+            "the pod must never run unprotected: the NetworkPolicy comes first"
+        # the Secret: two random tokens, no copy of them in an annotation (kubectl describe prints those)
+        secret = emulator.object("v1/secrets", "default", "alpha-admin")
+        tokens = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+        assert tokens.keys() == {"token", "viewer-token"} and tokens["token"] != tokens["viewer-token"]
+        assert all(TOKEN.match(value) for value in tokens.values())
+        assert LAST_APPLIED not in (secret["metadata"].get("annotations") or {})
+        # the command charts/README.md gives for the web view's token
+        shown = await kubectl("get", "secret", "alpha-admin", "-o", "jsonpath={.data.viewer-token}")
+        assert base64.b64decode(shown).decode() == tokens["viewer-token"]
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}
         pod = deployment["spec"]["template"]["spec"]["containers"][0]
         assert pod["image"] == "registry.example/kalshi-actor:1"
@@ -123,6 +159,82 @@ async def test_lifecycle_create_hot_cold_invalid_delete(cluster) -> None:
         for resource, name in (("v1/configmaps", "alpha"), ("v1/services", "alpha"), ("v1/secrets", "alpha-admin")):
             await until(lambda r=resource, n=name: emulator.object(r, "default", n) is None, what=f"{name} deleted")
         assert emulator.object("v1/secrets", "default", "demo-key") is not None  # the user's Secret is not ours
+
+
+async def test_a_secret_from_an_earlier_operator_gets_the_viewer_token_and_keeps_its_admin_token(cluster) -> None:
+    emulator, kubectl, _ = cluster
+    old_token = "a" * 64
+    await kubectl.apply_manifest({"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "alpha-admin", "annotations": {LAST_APPLIED: json.dumps({"data": {"token": "..."}})}},
+        "data": {"token": base64.b64encode(old_token.encode()).decode()}})
+    async with running_operator():
+        await kubectl.apply_manifest(_actor("alpha"))
+        secret = await until(lambda: _with_key(emulator.object("v1/secrets", "default", "alpha-admin"),
+                                               "viewer-token"), what="the viewer token added")
+        assert base64.b64decode(secret["data"]["token"]).decode() == old_token  # the pod's admin token is kept
+        assert TOKEN.match(base64.b64decode(secret["data"]["viewer-token"]).decode())
+        assert LAST_APPLIED not in (secret["metadata"].get("annotations") or {})
+        await until(lambda: emulator.object("apps/v1/deployments", "default", "alpha"), what="the Deployment")
+        await until(lambda: _events(emulator, "SecretUpgraded"), what="the SecretUpgraded Event")
+        await until(lambda: _status_with(kubectl, "observedGeneration"), what="the status")
+        versions = emulator.object("v1/secrets", "default", "alpha-admin")["metadata"]["resourceVersion"]
+        await kubectl.merge_patch("kalshiactor", "alpha", {"spec": {"marketLimit": 7}})
+        await until(lambda: _status_at(kubectl, "observedGeneration", 2), what="observedGeneration 2")
+        assert emulator.object("v1/secrets", "default", "alpha-admin")["metadata"]["resourceVersion"] == versions, \
+            "a complete Secret is never rewritten"
+
+
+def _with_key(secret: dict | None, key: str) -> dict | None:
+    return secret if secret is not None and key in (secret.get("data") or {}) else None
+
+
+@pytest.mark.parametrize("unset", ["KALSHI_OPERATOR_NAMESPACE", "KALSHI_OPERATOR_POD_LABELS"])
+def test_the_operator_does_not_start_with_a_network_policy_that_would_lock_it_out(
+        monkeypatch: pytest.MonkeyPatch, unset: str) -> None:
+    _network_policy_settings(monkeypatch)
+    monkeypatch.delenv(unset)
+    with pytest.raises(kopf.PermanentError, match=unset):
+        handlers.configure(settings=kopf.OperatorSettings())
+
+
+async def test_the_actor_client_sends_the_admin_token_on_every_request() -> None:
+    """The full health needs the admin token; a summary (a refused token) is reported, never taken as "no model"."""
+    seen: list[tuple[str, str | None]] = []
+    full = {"ready": True, "live": True, "reasons": [], "active_model_id": "m-1", "config": {"paused": False}}
+
+    async def health(request: web.Request) -> web.Response:
+        seen.append((request.path, request.headers.get("Authorization")))
+        good = request.headers.get("Authorization") == "Bearer admin-1"
+        return web.json_response(full if good else {key: full[key] for key in ("ready", "live", "reasons")})
+
+    async def metrics(request: web.Request) -> web.Response:
+        seen.append((request.path, request.headers.get("Authorization")))
+        return web.Response(text='kalshi_actor_pnl_dollars{kind="total"} 1.5\n')
+
+    async def config(request: web.Request) -> web.Response:
+        seen.append((request.path, request.headers.get("Authorization")))
+        return web.json_response({"applied": await request.json(), "refused": {}})
+
+    app = web.Application()
+    app.add_routes([web.get("/rl/actor/health", health), web.get("/metrics", metrics),
+                    web.post("/rl/actor/config", config)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        client = ActorClient(url, "admin-1")
+        reported = await client.health()
+        assert (reported.active_model_id, reported.config, reported.pnl_total) == ("m-1", {"paused": False}, "1.50")
+        assert (await client.push({"paused": True})).applied == {"paused": True}
+        assert [path for path, _ in seen] == ["/rl/actor/health", "/metrics", "/rl/actor/config"]
+        assert {auth for _, auth in seen} == {"Bearer admin-1"}
+        for token, word in (("wrong", "refused"), (None, "not known")):
+            with pytest.raises(ActorUnreachable, match=f"public summary.*{word}"):
+                await ActorClient(url, token).health()
+    finally:
+        await runner.cleanup()
 
 
 async def _status_with(kubectl: Kubectl, key: str) -> dict | None:

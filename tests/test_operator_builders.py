@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.metadata
+import json
 
 import pytest
 import yaml
 
 from kalshi_actor.actor.config import HOT_FIELDS, ActorConfig, apply_changes
 from kalshi_operator import builders
-from kalshi_operator.actor_client import Health, same_config
-from kalshi_operator.apply import merge_diff
+from kalshi_operator.actor_client import ENDPOINTS_ENV, Health, resolve, same_config
+from kalshi_operator.apply import LAST_APPLIED, merge_diff
 from kalshi_operator.spec import HOT_FIELDS as SPEC_HOT_FIELDS
 from kalshi_operator.spec import SpecError, actor_field, parse_spec
 from kalshi_operator.status import from_health
@@ -84,7 +86,8 @@ def test_the_deployment_is_safe_to_trade_with() -> None:
     assert not any(name.startswith("RL_ACTOR_") and name[9:].lower() in HOT_FIELDS for name in env), \
         "a hot field set by the environment would override the config file"
     secret_env = [var for var in container["env"] if "valueFrom" in var]
-    assert {var["name"] for var in secret_env} == {"RL_ACTOR_ADMIN_TOKEN", "RL_ACTOR_API_KEY_ID"}
+    assert {var["name"] for var in secret_env} == {"RL_ACTOR_ADMIN_TOKEN", "RL_ACTOR_VIEWER_TOKEN",
+                                                    "RL_ACTOR_API_KEY_ID"}
     assert deployment["metadata"]["ownerReferences"][0] == {
         "apiVersion": "trading.kalshiflow.io/v1alpha1", "kind": "KalshiActor", "name": "a1", "uid": "u-1",
         "controller": True, "blockOwnerDeletion": True}
@@ -93,6 +96,115 @@ def test_the_deployment_is_safe_to_trade_with() -> None:
         deployment["spec"]["selector"]["matchLabels"]
     monitor = builders.pod_monitor("a1", "ns", OWNER)
     assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+
+
+def _container(spec: dict | None = None) -> dict:
+    deployment = builders.deployment(parse_spec("a1", spec or {}), "ns", OWNER, default_image="x/actor:1")
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def _after(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def test_two_ports_the_probes_on_admin_and_the_service_exposes_both() -> None:
+    container = _container(SIM)
+    assert {port["name"]: port["containerPort"] for port in container["ports"]} == {"http": 8000, "admin": 8081}
+    args = container["args"]
+    assert (_after(args, "--host"), _after(args, "--port")) == ("0.0.0.0", "8000")
+    assert (_after(args, "--admin-host"), _after(args, "--admin-port")) == ("0.0.0.0", "8081")
+    probes = {kind: container[kind]["httpGet"] for kind in ("readinessProbe", "livenessProbe", "startupProbe")}
+    assert {probe["port"] for probe in probes.values()} == {"admin"}  # the port a busy web view cannot slow
+    assert probes["readinessProbe"]["path"] == "/rl/actor/health"
+    assert probes["livenessProbe"]["path"] == probes["startupProbe"]["path"] == "/rl/actor/health?probe=live"
+    service = builders.service("a1", "ns", OWNER)["spec"]
+    assert {(p["name"], p["port"], p["targetPort"]) for p in service["ports"]} == {("http", 8000, "http"),
+                                                                                  ("admin", 8081, "admin")}
+    assert service["publishNotReadyAddresses"]
+    (endpoint,) = builders.pod_monitor("a1", "ns", OWNER)["spec"]["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")  # Prometheus scrapes the public port
+
+
+def test_the_pod_gets_both_tokens_from_the_per_actor_secret() -> None:
+    refs = {var["name"]: var["valueFrom"]["secretKeyRef"] for var in _container()["env"] if "valueFrom" in var}
+    assert refs["RL_ACTOR_ADMIN_TOKEN"] == {"name": "a1-admin", "key": "token"}
+    assert refs["RL_ACTOR_VIEWER_TOKEN"] == {"name": "a1-admin", "key": "viewer-token"}
+    secret = builders.admin_secret("a1", "ns", OWNER, {"token": "admin-1", "viewer-token": "viewer-1"})
+    assert secret["metadata"]["name"] == "a1-admin" and "annotations" not in secret["metadata"]
+    assert builders.secret_tokens(secret) == {"token": "admin-1", "viewer-token": "viewer-1"}
+
+
+def test_a_secret_from_an_earlier_version_gets_the_viewer_token_and_keeps_its_admin_token() -> None:
+    old = {"metadata": {"name": "a1-admin", "annotations": {LAST_APPLIED: '{"data": {"token": "..."}}'}},
+           "data": {"token": base64.b64encode(b"admin-1").decode()}}
+    assert builders.secret_tokens(old) == {"token": "admin-1"} and builders.secret_tokens(None) == {}
+    patch = builders.admin_secret_upgrade({"viewer-token": "viewer-1"})
+    assert patch["data"].keys() == {"viewer-token"}  # the admin token the pod runs with is not touched
+    upgraded = _merge_patch(old, patch)
+    assert builders.secret_tokens(upgraded) == {"token": "admin-1", "viewer-token": "viewer-1"}
+    assert upgraded["metadata"] == {"name": "a1-admin", "annotations": {}}  # the old copy of the admin token goes
+
+
+def _merge_patch(target: object, patch: object) -> object:
+    """RFC 7386, as the API server applies a merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
+
+
+ACCESS = builders.Access("ops", {"app.kubernetes.io/name": "kalshi-actor-operator", "app.kubernetes.io/instance": "k"},
+                         ({"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name":
+                                                                                    "prometheus"}}},))
+
+
+def test_the_network_policy_admits_only_the_operator_to_admin_and_the_peers_to_http() -> None:
+    policy = builders.network_policy("a1", "ns", OWNER, ACCESS)
+    deployment = builders.deployment(parse_spec("a1", {}), "ns", OWNER, default_image="x")
+    assert policy["metadata"]["ownerReferences"] == deployment["metadata"]["ownerReferences"]
+    spec = policy["spec"]
+    assert spec["podSelector"] == deployment["spec"]["selector"] and spec["policyTypes"] == ["Ingress"]
+    rules = {rule["ports"][0]["port"]: rule["from"] for rule in spec["ingress"]}
+    assert all(len(rule["ports"]) == 1 for rule in spec["ingress"]) and rules.keys() == {"admin", "http"}
+    # one peer with both selectors: the operator's labels IN the operator's namespace (two peers would mean OR)
+    assert rules["admin"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}},
+                               "podSelector": {"matchLabels": dict(ACCESS.operator_labels)}}]
+    assert rules["http"] == list(ACCESS.http_peers)
+    ports = {port["name"] for port in _container()["ports"]}
+    assert set(rules) <= ports  # the policy's named ports are the container's
+    closed = builders.network_policy("a1", "ns", OWNER, builders.Access("ops", ACCESS.operator_labels, ()))
+    assert [rule["ports"][0]["port"] for rule in closed["spec"]["ingress"]] == ["admin"]  # no peers: no http rule
+    assert all(rule.get("from") for rule in closed["spec"]["ingress"])  # a rule without "from" admits everyone
+
+
+def test_network_policy_settings_from_the_environment() -> None:
+    env = {"KALSHI_OPERATOR_NETWORK_POLICY": "true", "KALSHI_OPERATOR_NAMESPACE": "ops",
+           "KALSHI_OPERATOR_POD_LABELS": json.dumps(dict(ACCESS.operator_labels)),
+           "KALSHI_OPERATOR_HTTP_PEERS": json.dumps(list(ACCESS.http_peers))}
+    assert builders.Access.from_env(env) == ACCESS
+    assert builders.Access.from_env({}) is None and builders.Access.from_env(
+        {**env, "KALSHI_OPERATOR_NETWORK_POLICY": "false"}) is None
+    assert builders.Access.from_env({k: v for k, v in env.items() if k != "KALSHI_OPERATOR_HTTP_PEERS"}).http_peers \
+        == ()
+    for bad, name in (({"KALSHI_OPERATOR_NETWORK_POLICY": "yes"}, "KALSHI_OPERATOR_NETWORK_POLICY"),
+                      ({"KALSHI_OPERATOR_NAMESPACE": ""}, "KALSHI_OPERATOR_NAMESPACE"),
+                      ({"KALSHI_OPERATOR_POD_LABELS": "{}"}, "KALSHI_OPERATOR_POD_LABELS"),
+                      ({"KALSHI_OPERATOR_POD_LABELS": "{not json"}, "KALSHI_OPERATOR_POD_LABELS"),
+                      ({"KALSHI_OPERATOR_HTTP_PEERS": "[{}]"}, "KALSHI_OPERATOR_HTTP_PEERS")):
+        with pytest.raises(ValueError, match=name):
+            builders.Access.from_env({**env, **bad})
+
+
+def test_the_operator_reaches_the_admin_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENDPOINTS_ENV, raising=False)
+    assert resolve("ns", "a1") == "http://a1.ns.svc:8081"
+    monkeypatch.setenv(ENDPOINTS_ENV, json.dumps({"ns/a1": "http://127.0.0.1:5555/"}))
+    assert resolve("ns", "a1") == "http://127.0.0.1:5555" and resolve("ns", "b2") == "http://b2.ns.svc:8081"
 
 
 def test_builtin_simulator_runs_without_credentials() -> None:

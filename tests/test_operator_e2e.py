@@ -7,8 +7,9 @@ materialised as directories (the ConfigMap's file, the credentials Secret's key 
 registry "PVC"), and runs ``kalshi-actor`` with them against ``kalshi-actor sim``.
 
 Stand-ins, and only these: volume mount paths are mapped to temporary directories (in the
-file's text and the env values too), the pod's ``--host 0.0.0.0 --port 8000`` to 127.0.0.1 and
-a free port, and the operator reaches "the Service" through ``KALSHI_OPERATOR_ENDPOINTS``.
+file's text and the env values too), the pod's ``--host 0.0.0.0 --port 8000`` and
+``--admin-host 0.0.0.0 --admin-port 8081`` to 127.0.0.1 and two free ports, and the operator
+reaches "the Service's admin port" through ``KALSHI_OPERATOR_ENDPOINTS``.
 
 Then: editing ``modelId`` makes the operator push the reload; the actor serves the new model
 and the CR's status shows it active, in the same process (no restart). A model that does not
@@ -65,7 +66,8 @@ def _secret_value(emulator: Emulator, name: str, key: str) -> str:
     return base64.b64decode(secret["data"][key]).decode()
 
 
-def start_pod(emulator: Emulator, name: str, root: Path, pvcs: dict[str, Path], port: int) -> subprocess.Popen:
+def start_pod(emulator: Emulator, name: str, root: Path, pvcs: dict[str, Path], port: int,
+              admin_port: int) -> subprocess.Popen:
     """Run the Deployment's container as the kubelet would, with the stand-ins of the module docstring."""
     deployment = emulator.object("apps/v1/deployments", "default", name)
     pod = deployment["spec"]["template"]["spec"]
@@ -108,15 +110,18 @@ def start_pod(emulator: Emulator, name: str, root: Path, pvcs: dict[str, Path], 
             ref = var["valueFrom"]["secretKeyRef"]
             env[var["name"]] = _secret_value(emulator, ref["name"], ref["key"])
     args = list(container["args"])
-    args[args.index("--host") + 1] = "127.0.0.1"
-    args[args.index("--port") + 1] = str(port)
+    for flag, value in (("--host", "127.0.0.1"), ("--port", port), ("--admin-host", "127.0.0.1"),
+                        ("--admin-port", admin_port)):
+        args[args.index(flag) + 1] = str(value)
     log = open(root / "actor.log", "w")
     return subprocess.Popen([str(BIN / "kalshi-actor"), *args], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _health(port: int) -> dict:
+def _health(port: int, token: str | None) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/rl/actor/health",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/rl/actor/health", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:  # 503: not ready, same body
         return json.loads(exc.read())
@@ -128,8 +133,8 @@ async def test_model_edit_reaches_the_running_actor_and_a_bad_model_is_reported(
     declare(kmock)
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", str(kmock.url).rstrip("/"))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    port = _free_port()
-    monkeypatch.setenv("KALSHI_OPERATOR_ENDPOINTS", json.dumps({"default/beta": f"http://127.0.0.1:{port}"}))
+    port, admin_port = _free_port(), _free_port()
+    monkeypatch.setenv("KALSHI_OPERATOR_ENDPOINTS", json.dumps({"default/beta": f"http://127.0.0.1:{admin_port}"}))
     kubectl = Kubectl(kubeconfig)
     actor = None
     async with running_operator():
@@ -145,7 +150,8 @@ async def test_model_edit_reaches_the_running_actor_and_a_bad_model_is_reported(
                          "credentialsSecretRef": {"name": "sim-key"},
                          "registry": {"claimName": "models", "path": "team"}}})
             await until(lambda: kmock.object("apps/v1/deployments", "default", "beta"), what="the Deployment")
-            actor = start_pod(kmock, "beta", tmp_path / "pod", {"models": tmp_path / "pv-models"}, port)
+            actor = start_pod(kmock, "beta", tmp_path / "pod", {"models": tmp_path / "pv-models"}, port, admin_port)
+            admin_token = _secret_value(kmock, "beta-admin", "token")
 
             try:
                 ka = await until(lambda: _status(kubectl, lambda s: s.get("phase") == "Running"), timeout=60,
@@ -157,13 +163,18 @@ async def test_model_edit_reaches_the_running_actor_and_a_bad_model_is_reported(
             assert _condition(ka, "Ready") == _condition(ka, "ModelLoaded") == _condition(ka, "ExchangeConnected") \
                 == "True"
             assert ka["status"]["riskState"] == "ACTIVE" and "pnl" in ka["status"]
+            # the kubelet's probes carry no token: both ports give them the summary, the full body needs a token
+            for probed in (port, admin_port):
+                assert set(_health(probed, None)) == {"ready", "live", "reasons"}
+            viewer_token = _secret_value(kmock, "beta-admin", "viewer-token")
+            assert _health(port, viewer_token)["active_model_id"] == models.hold
 
             # a new model: pushed, served by the same process, shown active
             await kubectl.merge_patch("kalshiactor", "beta", {"spec": {"modelId": models.maker}})
             ka = await until(lambda: _status(kubectl, lambda s: s.get("activeModelId") == models.maker),
                              timeout=30, what="the new model active in the status")
             assert ka["status"]["targetModelId"] == models.maker and _condition(ka, "ModelLoaded") == "True"
-            assert _health(port)["active_model_id"] == models.maker
+            assert _health(admin_port, admin_token)["active_model_id"] == models.maker
             assert actor.poll() is None  # no restart: the same process serves it
             assert "ConfigApplied" in await kubectl("get", "events", "-o", "json")
 
@@ -176,7 +187,7 @@ async def test_model_edit_reaches_the_running_actor_and_a_bad_model_is_reported(
             assert "no-such-model" in ka["status"]["lastFailure"]["message"]
             model_loaded = next(c for c in ka["status"]["conditions"] if c["type"] == "ModelLoaded")
             assert (model_loaded["status"], model_loaded["reason"]) == ("False", "ModelLoadFailed")
-            assert _health(port)["active_model_id"] == models.maker and actor.poll() is None
+            assert _health(admin_port, admin_token)["active_model_id"] == models.maker and actor.poll() is None
         finally:
             if actor is not None:
                 actor.send_signal(signal.SIGTERM)  # the pod's stop: cancel orders, exit

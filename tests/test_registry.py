@@ -18,6 +18,7 @@ from kalshi_actor.registry import (
     ModelMetadata,
     ModelNotFound,
     Registry,
+    RegistryError,
     config_hash,
 )
 
@@ -99,6 +100,28 @@ def test_no_latest_and_a_dangling_latest_are_clear_errors(tmp_path: Path):
         registry.resolve("unknown-id")
     with pytest.raises(ModelNotFound, match="not a model id"):
         registry.resolve("../etc")
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"\x80\x81\xfe\xff\x00garbage", "not text"),
+    (b"", "is empty"),
+    (b"  \n\t\n", "is empty"),
+    (b"../etc\n", "'../etc', which is not a model id"),
+    (b"20260101T000000Z-ppo-0001\n20260102T000000Z-ppo-0002\n", "which is not a model id"),
+])
+def test_a_broken_latest_file_is_a_clear_error(tmp_path: Path, capsys, content: bytes, why: str):
+    registry = Registry(tmp_path)
+    record = registry.add(model_file(tmp_path), metadata(), model_id="20260101T000000Z-ppo-0001")
+    (tmp_path / "latest").write_bytes(content)
+    for read in (registry.latest_id, registry.resolve):
+        with pytest.raises(RegistryError, match=why) as caught:
+            read()
+        assert str(tmp_path / "latest") in str(caught.value) and "set-latest" in str(caught.value)
+    assert main(["models", "--registry", str(tmp_path), "list"]) == 0  # the models are still listed
+    out = capsys.readouterr().out
+    assert record.model_id in out and why in out
+    registry.set_latest(record.model_id)  # and the way out works
+    assert registry.resolve().model_id == record.model_id
 
 
 def test_listing_is_newest_first(tmp_path: Path):

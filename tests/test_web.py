@@ -32,6 +32,7 @@ SCRIPT = WEB / "tests" / "e2e" / "actor-e2e.mjs"
 ARTIFACTS = ROOT / "artifacts" / "web"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ADMIN_TOKEN = "e2e-admin-token-7f3a9c1d5b2e8f4a"
+VIEWER_TOKEN = "e2e-viewer-token-3b9d27c4e81f"  # locked down as on Kubernetes: the page opens /#token=...
 BUDGET_S = 240  # the whole browser run (about a minute and a half here)
 
 
@@ -89,8 +90,9 @@ def test_actor_trading_view_in_chromium(tmp_path: Path) -> None:
             "RL_ACTOR_REST_URL": urls["rest"], "RL_ACTOR_WS_URL": urls["ws"],
             "RL_ACTOR_API_KEY_ID": key_id, "RL_ACTOR_PRIVATE_KEY_FILE": str(private),
             "RL_ACTOR_REGISTRY": str(models.root), "RL_ACTOR_MODEL_ID": models.taker,
-            "RL_ACTOR_ADMIN_TOKEN": ADMIN_TOKEN, "RL_ACTOR_TICK_INTERVAL": "1.0",
-            "E2E_ACTOR_CMD": json.dumps([*cli, "run", "--port", str(port)]), "E2E_ACTOR_PORT": str(port),
+            "RL_ACTOR_ADMIN_TOKEN": ADMIN_TOKEN, "RL_ACTOR_VIEWER_TOKEN": VIEWER_TOKEN, "RL_ACTOR_TICK_INTERVAL": "1.0",
+            "E2E_ACTOR_CMD": json.dumps([*cli, "run", "--port", str(port), "--admin-port", str(_free_port())]),
+            "E2E_ACTOR_PORT": str(port),
             "E2E_ACTOR_LOG": str(actor_log), "E2E_ARTIFACTS": str(ARTIFACTS),
             "E2E_SECRETS": json.dumps(_secrets(key_id, private_pem)), "CHROMIUM_PATH": CHROMIUM,
         }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from websockets.frames import Opcode
 
 from kalshi_actor.books import BookStore
 from kalshi_actor.kalshi import frames as F
-from kalshi_actor.kalshi.auth import Signer, generate_rsa_keypair, new_key_id
+from kalshi_actor.kalshi.auth import (HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, generate_rsa_keypair,
+                                     new_key_id)
 from kalshi_actor.kalshi.ws import FrameIngestor, KalshiWebSocket, WSCommandError
 from kalshi_actor.sessions.format import SessionError, SessionWriter, read_frames, read_header, replay
 from kalshi_actor.sim import ws_api
@@ -224,6 +226,25 @@ async def test_a_dropped_connection_is_reconnected_with_fresh_sids(sim_server):
         assert {s.sid for s in await ws.list_subscriptions()} == {book_sub.sid, trade_sub.sid}
 
 
+async def test_the_backoff_starts_over_after_a_healthy_connection(sim_server):
+    """A drop after a good period is a new incident: it is healed at the first backoff step, not a later one."""
+    sim = sim_server.sim
+    tickers = sorted(sim.engine.markets)
+    ws = KalshiWebSocket(sim_server.signer, sim_server.urls.ws, backoff_initial=0.02, healthy_after=0.1)
+    delays = []
+    async with ws:
+        await ws.subscribe(["orderbook_delta"], tickers)
+        for drops in range(1, 6):
+            await asyncio.sleep(ws.healthy_after * 1.5)  # the good period
+            sim.faults.drop_connections = 1
+            assert await sim.hub.drop_connections(sim.faults) == 1
+            await until(lambda: ws.stats.reconnects == drops and ws.connected)
+            delays.append(ws.stats.backoff_s)
+        await advance(sim, 4)
+        await until(lambda: books_match_engine(ws, sim.engine, tickers))
+    assert all(ws.backoff_initial <= delay <= 2 * ws.backoff_initial for delay in delays), delays
+
+
 async def test_a_slow_consumer_gets_terminal_error_25_and_the_client_resubscribes(sim_server, monkeypatch):
     """``ws_delay_ms`` holds frames back; past ``MAX_QUEUED`` the feed ends the subscription (code 25)."""
     monkeypatch.setattr(ws_api, "MAX_QUEUED", 20)
@@ -380,6 +401,48 @@ async def test_a_silent_connection_is_dropped_and_reconnected():
             await until(lambda: ws.stats.silent_disconnects >= 1 and ws.stats.reconnects >= 1 and ws.connected)
             await until(lambda: (b := ws.store.get("KX-A")) is not None and not b.stale and b.yes[4200] >= 200)
     assert len(commands) >= 2 and all(c["cmd"] == "subscribe" for c in commands)
+
+
+async def test_connections_that_drop_at_once_still_back_off_exponentially():
+    """A peer that hangs up right after every upgrade is failing: each wait doubles, up to ``backoff_max``."""
+    waited: list[float] = []
+
+    async def script(connection, commands, n):
+        waited.append(ws.stats.backoff_s)  # the wait before this connection (0 before the first)
+        # returning hangs up: the client was ready already (it has nothing to restore)
+
+    async with scripted_kalshi(script) as (url, _):
+        ws = KalshiWebSocket(_signer(), url, backoff_initial=0.01, backoff_max=0.16, healthy_after=60)
+        ws.start()
+        await until(lambda: len(waited) >= 8)
+        await ws.close()
+    for failures, delay in enumerate(waited[1:8], 1):
+        step = min(ws.backoff_max, ws.backoff_initial * 2**failures)
+        assert step / 2 <= delay <= step, (failures, waited)
+
+
+async def test_debug_logging_never_shows_the_signed_upgrade_headers(sim_server, caplog):
+    """At DEBUG ``websockets`` logs the upgrade's headers; a signature is replayable within Kalshi's time window."""
+    signer = sim_server.signer
+    sent: list[dict[str, str]] = []
+
+    class Recording:
+        def headers(self, method: str, path: str) -> dict[str, str]:
+            sent.append(signer.headers(method, path))
+            return sent[-1]
+
+    caplog.set_level(logging.DEBUG)  # every logger, websockets' included
+    sim = sim_server.sim
+    async with KalshiWebSocket(Recording(), sim_server.urls.ws, backoff_initial=0.01) as ws:  # type: ignore[arg-type]
+        sim.faults.drop_connections = 1  # a reconnect signs (and logs) a second upgrade
+        assert await sim.hub.drop_connections(sim.faults) == 1
+        await until(lambda: ws.stats.reconnects == 1 and ws.connected)
+    assert len(sent) == 2
+    lines = [record.getMessage() for record in caplog.records]
+    for name in (HEADER_KEY, HEADER_TIMESTAMP, HEADER_SIGNATURE):
+        leaks = [line for line in lines if any(headers[name] in line for headers in sent)]
+        assert not leaks, (name, leaks)
+        assert lines.count(f"> {name}: [redacted]") == 2  # the handshakes are still logged
 
 
 # --- sessions ---

@@ -91,7 +91,11 @@ def _parser() -> argparse.ArgumentParser:
                     "variables and the optional RL_ACTOR_CONFIG_FILE. --sim starts the built-in simulator alongside "
                     "with a fresh key (a local run needs nothing else).")
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    run.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    run.add_argument("--port", type=int, default=8000, help="the public port: web view, /rl/actor/ws, health, "
+                                                          "metrics (default: %(default)s)")
+    run.add_argument("--admin-host", default="127.0.0.1", help="address of the admin port (default: %(default)s)")
+    run.add_argument("--admin-port", type=int, default=8081, help="the admin port: POST /rl/actor/config, and "
+                                                                "health for probes (default: %(default)s)")
     run.add_argument("--sim", action="store_true", help="start the built-in simulator and trade against it")
     run.add_argument("--sim-markets", type=int, default=8, help="the simulator's markets with --sim (default: 8)")
     run.add_argument("--sim-seed", type=int, default=0, help="the simulator's seed with --sim (default: 0)")
@@ -265,16 +269,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import os
 
     from .actor.config import ConfigError, configure_logging, load_config
-    from .actor.run import run, run_with_simulator
+    from .actor.run import Listen, run, run_with_simulator
 
+    listen = Listen(args.host, args.port, args.admin_host, args.admin_port)
     try:
         if args.sim:
             configure_logging(os.environ.get("RL_ACTOR_LOG_FORMAT", "text"), args.log_level.upper())
-            run_with_simulator(os.environ, args.host, args.port, args.sim_markets, args.sim_seed)
+            run_with_simulator(os.environ, listen, args.sim_markets, args.sim_seed)
         else:
             config = load_config(os.environ)
             configure_logging(config.log_format, args.log_level.upper())
-            run(config, args.host, args.port)
+            run(config, listen)
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
     return 0

@@ -17,6 +17,30 @@ export function actorSocketUrl(location = globalThis.location) {
   return `${scheme}//${location.host}${WS_PATH}`;
 }
 
+export const SUBPROTOCOL = "kalshi-actor.v1";
+const TOKEN_KEY = "kalshi-actor.viewer-token";
+
+/**
+ * The viewer token (RL_ACTOR_VIEWER_TOKEN), given in the page's fragment: `/#token=...`. A fragment
+ * never reaches a server or its logs; it is kept for the tab (sessionStorage) and taken off the
+ * address bar. Null when none was given (a local actor needs none).
+ */
+export function viewerToken(location = globalThis.location, storage = globalThis.sessionStorage,
+                            history = globalThis.history) {
+  const given = new URLSearchParams((location?.hash ?? "").replace(/^#/, "")).get("token");
+  if (given) {
+    storage?.setItem(TOKEN_KEY, given);
+    history?.replaceState?.(null, "", `${location.pathname}${location.search}`);
+    return given;
+  }
+  return storage?.getItem(TOKEN_KEY) ?? null;
+}
+
+/** The subprotocols offered: ours, and the token as `bearer.<token>` (a browser cannot set headers). */
+export function actorSocketProtocols(token) {
+  return token ? [SUBPROTOCOL, `bearer.${token}`] : [SUBPROTOCOL];
+}
+
 /** The wait before reconnect attempt `attempt` (1, 2, ...), in ms: exponential, capped, jittered. */
 export function backoffDelay(attempt, backoff = DEFAULT_BACKOFF, random = Math.random) {
   const { initialMs, maxMs, factor, jitter } = { ...DEFAULT_BACKOFF, ...backoff };
@@ -27,6 +51,7 @@ export function backoffDelay(attempt, backoff = DEFAULT_BACKOFF, random = Math.r
 /**
  * @param {object} [options]
  * @param {string} [options.url] the events URL (default: this origin's /rl/actor/ws)
+ * @param {string|null} [options.token] the viewer token (default: from the page's fragment, see viewerToken)
  * @param {typeof WebSocket} [options.WebSocketImpl] for tests
  * @param {object} [options.backoff] {initialMs, maxMs, factor, jitter}
  * @param {() => number} [options.random] for tests (jitter)
@@ -34,6 +59,7 @@ export function backoffDelay(attempt, backoff = DEFAULT_BACKOFF, random = Math.r
  */
 export function useActorWebSocket(options = {}) {
   const { url = actorSocketUrl(), WebSocketImpl = globalThis.WebSocket, backoff, random = Math.random } = options;
+  const token = options.token === undefined ? viewerToken() : options.token;
   const [state, dispatch] = useReducer(actorReducer, undefined, initialState);
   const socketRef = useRef(null);
   const resyncRef = useRef(false);
@@ -50,7 +76,7 @@ export function useActorWebSocket(options = {}) {
       dispatch(connecting());
       let ws;
       try {
-        ws = new WebSocketImpl(url);
+        ws = new WebSocketImpl(url, actorSocketProtocols(token));
       } catch {
         schedule();
         return;
@@ -95,7 +121,7 @@ export function useActorWebSocket(options = {}) {
       socketRef.current = null;
       if (ws) ws.close(1000, "view closed");
     };
-  }, [url, WebSocketImpl, random]);
+  }, [url, token, WebSocketImpl, random]);
 
   // A seq gap: drop this connection; the reconnect (at once) starts from a fresh snapshot.
   useEffect(() => {

@@ -38,10 +38,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, create]
+  verbs: [get, create, patch]  # patch: add the viewer token to a Secret an earlier version made (never rewritten)
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, create, patch]
+{{- if .Values.networkPolicy.enabled }}
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, create, patch]
+{{- end }}
 - apiGroups: [monitoring.coreos.com]
   resources: [podmonitors]
   verbs: [get, create, patch]

@@ -1,15 +1,18 @@
-"""Talking to a running actor over HTTP: its health, its admin endpoint, its metrics.
+"""Talking to a running actor over HTTP: its health, its config pushes, its metrics.
 
-The operator never imports the actor's code: these are the actor's public endpoints
-(``GET /rl/actor/health``, ``POST /rl/actor/config``, ``GET /metrics``).
+The operator never imports the actor's code: it uses the actor's ADMIN port
+(``GET /rl/actor/health``, ``POST /rl/actor/config``, ``GET /metrics``), sending the admin token
+on every request: without it the health is only ``{ready, live, reasons}`` (what the kubelet
+needs), not the model, config and risk state the status is made of.
 
 Addresses
 ---------
-An actor is reached through its Service (``http://NAME.NAMESPACE.svc:8000``; the Service
-publishes not-ready addresses, so a paused or halted actor is still reachable).
-:func:`set_resolver` replaces that mapping, and ``KALSHI_OPERATOR_ENDPOINTS`` (JSON,
-``{"namespace/name": "http://127.0.0.1:PORT"}``) overrides it per actor: the one stand-in the
-cluster-less tests use, where no cluster DNS exists and the actor listens on 127.0.0.1.
+An actor is reached through its Service's admin port (``http://NAME.NAMESPACE.svc:8081``; the
+Service publishes not-ready addresses, so a paused or halted actor is still reachable; the
+actor's NetworkPolicy admits only the operator's pods to it). :func:`set_resolver` replaces
+that mapping, and ``KALSHI_OPERATOR_ENDPOINTS`` (JSON, ``{"namespace/name":
+"http://127.0.0.1:ADMIN_PORT"}``) overrides it per actor: the one stand-in the cluster-less
+tests use, where no cluster DNS exists and the actor listens on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from .builders import HTTP_PORT
+from .builders import ADMIN_PORT
 
 __all__ = ["ActorClient", "ActorUnreachable", "Health", "PushResult", "resolve", "same_config", "set_resolver"]
 
@@ -39,7 +42,7 @@ Resolver = Callable[[str, str], str]
 
 
 def service_url(namespace: str, name: str) -> str:
-    return f"http://{name}.{namespace}.svc:{HTTP_PORT}"
+    return f"http://{name}.{namespace}.svc:{ADMIN_PORT}"
 
 
 _resolver: Resolver = service_url
@@ -90,19 +93,25 @@ class PushResult:
 
 
 class ActorClient:
-    """One actor's endpoints. ``token``: the admin bearer token (from the per-actor Secret)."""
+    """One actor's admin port. ``token``: the admin bearer token (from the per-actor Secret), sent every time."""
 
     def __init__(self, base_url: str, token: str | None = None) -> None:
         self.base_url = base_url
         self._token = token
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def health(self, *, with_metrics: bool = True) -> Health:
+        """The full health (and the P&L from ``/metrics``); ActorUnreachable when the token is not accepted."""
         try:
-            async with aiohttp.ClientSession(timeout=_READ_TIMEOUT) as session:
+            async with aiohttp.ClientSession(timeout=_READ_TIMEOUT, headers=self._headers) as session:
                 async with session.get(self.base_url + _HEALTH) as response:
                     if response.status not in (200, 503):
                         raise ActorUnreachable(f"health answered {response.status}")
                     body = await response.json(content_type=None)
+                if not isinstance(body, dict) or "config" not in body:
+                    # the summary anyone gets: a status made from it would claim "no model", so say why instead
+                    raise ActorUnreachable(f"{self.base_url}: the health gave only its public summary (the admin "
+                                           f"token was {'refused' if self._token else 'not known'})")
                 pnl = None
                 if with_metrics:
                     async with session.get(self.base_url + _METRICS) as response:
@@ -116,10 +125,9 @@ class ActorClient:
         """``POST /rl/actor/config``: the actor applies what it can (200) or says what it refused (422)."""
         if not self._token:
             raise ActorUnreachable("no admin token")
-        headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            async with aiohttp.ClientSession(timeout=_PUSH_TIMEOUT) as session:
-                async with session.post(self.base_url + _CONFIG, json=dict(changes), headers=headers) as response:
+            async with aiohttp.ClientSession(timeout=_PUSH_TIMEOUT, headers=self._headers) as session:
+                async with session.post(self.base_url + _CONFIG, json=dict(changes)) as response:
                     body = await response.json(content_type=None)
                     status = response.status
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:

@@ -44,7 +44,7 @@ def merge_diff(old: Any, new: Any) -> Any:
 
 def _plural(kind: str) -> str:
     return {"ConfigMap": "configmaps", "Deployment": "deployments", "Service": "services", "Secret": "secrets",
-            "PodMonitor": "podmonitors"}[kind]
+            "PodMonitor": "podmonitors", "NetworkPolicy": "networkpolicies"}[kind]
 
 
 async def apply(kube: KubeClient, desired: Mapping[str, Any]) -> Applied:

@@ -1,9 +1,10 @@
 """The kopf handlers: thin glue between KalshiActor events and the pure parts.
 
 - create / update / resume -> :func:`reconcile`: validate the spec, apply the children
-  (admin Secret, ConfigMap, Deployment, Service, PodMonitor when the Prometheus Operator is
-  installed), then, when the pod was not rolled, push the hot fields that differ from what
-  the pod reports to its admin endpoint and confirm them through its health.
+  (the tokens' Secret, ConfigMap, NetworkPolicy when enabled (before the pod exists),
+  Deployment, Service, PodMonitor when the Prometheus Operator is installed), then, when the
+  pod was not rolled, push the hot fields that differ from what the pod reports to its admin
+  endpoint and confirm them through its health.
 - a timer -> :func:`refresh_status`: the status from the pod's health every
   ``KALSHI_OPERATOR_STATUS_INTERVAL`` seconds (default 10), with an Event per transition.
 - Deletion: no handler (so no finalizer); the children carry owner references and the
@@ -11,12 +12,13 @@
 
 Settings (environment): ``KALSHI_OPERATOR_ACTOR_IMAGE`` (the actor image when a spec names
 none), ``KALSHI_OPERATOR_STATUS_INTERVAL``, ``KALSHI_OPERATOR_METRICS_PORT`` (0 = no
-``/metrics``), ``KALSHI_OPERATOR_ENDPOINTS`` (see :mod:`.actor_client`).
+``/metrics``), ``KALSHI_OPERATOR_ENDPOINTS`` (see :mod:`.actor_client`), the NetworkPolicy's
+``KALSHI_OPERATOR_NETWORK_POLICY``, ``_NAMESPACE``, ``_POD_LABELS``, ``_HTTP_PEERS`` (see
+:meth:`.builders.Access.from_env`; read once at startup, which fails on a bad value).
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import secrets
@@ -30,7 +32,7 @@ from . import builders, metrics
 from . import status as status_
 from .actor_client import ActorClient, ActorUnreachable, resolve, same_config
 from .apply import apply
-from .kube import ApiError, KubeClient, object_path
+from .kube import ApiError, KubeClient, collection_path, object_path
 from .spec import ActorSpec, SpecError, parse_spec
 
 __all__ = ["reconcile", "refresh_status"]
@@ -43,10 +45,11 @@ STATUS_INTERVAL_S = float(os.environ.get("KALSHI_OPERATOR_STATUS_INTERVAL", "10"
 
 
 class _State:
-    """The operator's process-wide state: the API client made from kopf's login."""
+    """The operator's process-wide state: the API client made from kopf's login, the actors' access settings."""
 
     info: kopf.ConnectionInfo | None = None
     kube: KubeClient | None = None
+    access: builders.Access | None = None
 
     def client(self) -> KubeClient:
         if self.kube is None:
@@ -74,6 +77,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.INFO  # Events for transitions (Normal) and errors (Warning)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.trading.kalshiflow.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kopf.trading.kalshiflow.io")
+    try:
+        _state.access = builders.Access.from_env(os.environ)
+    except ValueError as exc:  # stop here: reconciling would lock the operator out of the actors, or open them
+        raise kopf.PermanentError(f"invalid NetworkPolicy settings: {exc}") from None
     port = int(os.environ.get("KALSHI_OPERATOR_METRICS_PORT", "0") or 0)
     if port:
         metrics.serve(port)
@@ -125,6 +132,8 @@ async def _reconcile(body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str
     token = await _admin_token(kube, body, name, namespace)
     image = os.environ.get("KALSHI_OPERATOR_ACTOR_IMAGE") or DEFAULT_IMAGE
     await apply(kube, builders.config_map(actor, namespace, body))
+    if _state.access is not None:
+        await apply(kube, builders.network_policy(name, namespace, body, _state.access))
     rollout = await apply(kube, builders.deployment(actor, namespace, body, default_image=image))
     await apply(kube, builders.service(name, namespace, body))
     if await kube.has_resource("monitoring.coreos.com/v1", "podmonitors"):
@@ -149,15 +158,31 @@ def _invalid(patch: kopf.Patch, status: Mapping[str, Any], message: str, generat
                          "conditions": conditions, "observedGeneration": generation})
 
 
+def _secret_path(name: str, namespace: str) -> str:
+    return object_path("v1", "secrets", namespace, builders.admin_secret_name(name))
+
+
 async def _admin_token(kube: KubeClient, body: Mapping[str, Any], name: str, namespace: str) -> str:
-    """The admin endpoint's token: from the per-actor Secret, created with a random token the first time."""
-    path = object_path("v1", "secrets", namespace, builders.admin_secret_name(name))
+    """The admin token, from the per-actor Secret: created with random tokens the first time; one made
+    by an earlier operator version gets the keys it lacks (the viewer token), its admin token kept."""
+    path = _secret_path(name, namespace)
     secret = await kube.get(path)
+    tokens = builders.secret_tokens(secret)
+    missing = {key: secrets.token_hex(32) for key in builders.TOKEN_KEYS if key not in tokens}
     if secret is None:
-        token = secrets.token_hex(32)
-        await apply(kube, builders.admin_secret(name, namespace, body, token))
-        return token
-    return base64.b64decode(secret["data"][builders.ADMIN_TOKEN_KEY]).decode()
+        await kube.create(collection_path("v1", "secrets", namespace),
+                          builders.admin_secret(name, namespace, body, missing))
+    elif missing:
+        await kube.merge_patch(path, builders.admin_secret_upgrade(missing))
+        _event(body, "Normal", "SecretUpgraded", f"added {', '.join(sorted(missing))} to Secret "
+                                                 f"{builders.admin_secret_name(name)}")
+    return {**tokens, **missing}[builders.ADMIN_TOKEN_KEY]
+
+
+async def _current_admin_token(name: str, namespace: str) -> str | None:
+    """The admin token as the Secret holds it now (the timer reads; only the reconcile creates)."""
+    secret = await _state.client().get(_secret_path(name, namespace))
+    return builders.secret_tokens(secret).get(builders.ADMIN_TOKEN_KEY)
 
 
 async def _push(body: Mapping[str, Any], actor: ActorSpec, name: str, namespace: str, token: str, patch: kopf.Patch,
@@ -213,7 +238,7 @@ async def refresh_status(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, 
     except SpecError as exc:
         target, spec_error = str(spec.get("modelId") or ""), str(exc)
     try:
-        health = await ActorClient(resolve(namespace, name)).health()
+        health = await ActorClient(resolve(namespace, name), await _current_admin_token(name, namespace)).health()
     except ActorUnreachable as exc:
         metrics.REFRESHES.labels("unreachable").inc()
         fields = status_.unreachable(f"the pod does not answer: {exc}", target, status)

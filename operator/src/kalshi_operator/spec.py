@@ -14,6 +14,14 @@ the pod's admin endpoint. Every other field is cold: its change gives the pod te
 
 Units: money is given in dollars and contracts in contracts, as strings or numbers
 (``"12.50"``, ``100``); the actor's config file takes the same inputs.
+
+Types are strict: a boolean is never a number nor a number a boolean, and a value of the
+wrong type is refused, not taken as unset (``modelId: false`` is not "the latest").
+
+Each risk limit has the actor's maximum (:data:`RISK_MAXIMA`): ``maxPosition`` 1,000,000
+contracts; ``maxExposure``, ``maxLossSession`` and ``maxLossDaily`` $10,000,000 each;
+``maxOrdersPerMinute`` 60,000. The CRD says the same with ``maximum`` (the integer form) and
+``pattern`` (the string form).
 """
 
 from __future__ import annotations
@@ -21,10 +29,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-__all__ = ["DEFAULT_RISK", "HOT_FIELDS", "ActorSpec", "SpecError", "parse_spec"]
+__all__ = ["DEFAULT_RISK", "HOT_FIELDS", "RISK_MAXIMA", "ActorSpec", "SpecError", "parse_spec"]
 
 HOT_FIELDS = ("modelId", "marketMode", "marketTickers", "marketLimit", "tickInterval", "risk", "paused")
 """Spec fields pushed to the running pod (the actor's hot fields, in the CR's spelling)."""
@@ -38,12 +46,16 @@ _RISK_NAMES = {"maxPosition": "max_position", "maxExposure": "max_exposure",
 DEFAULT_RISK: dict[str, Any] = {"maxPosition": "100", "maxExposure": "1000", "maxOrdersPerMinute": 600,
                                 "maxLossSession": "200", "maxLossDaily": "500"}
 """The actor's own defaults (``RiskLimits``), in the CR's units."""
+RISK_MAXIMA: dict[str, int] = {"maxPosition": 1_000_000, "maxExposure": 10_000_000, "maxOrdersPerMinute": 60_000,
+                               "maxLossSession": 10_000_000, "maxLossDaily": 10_000_000}
+"""The actor's maxima (``MAX_CONTRACTS``, ``MAX_DOLLARS``, ``MAX_ORDERS_PER_MINUTE``), in the CR's units."""
 
 DEFAULT_RESOURCES: dict[str, Any] = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # a DNS-1123 label (Secret, PVC names)
 _KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")  # a Secret data key
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")  # the CRD's pattern's syntax (the actor parses it too; not "1e3")
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
 _KNOWN = {"modelId", "marketMode", "marketTickers", "marketLimit", "tickInterval", "environment", "allowProduction",
           "exchange", "credentialsSecretRef", "initialCash", "risk", "paused", "registry", "image", "resources"}
@@ -133,7 +145,7 @@ def parse_spec(name: str, spec: Mapping[str, Any] | None) -> ActorSpec:
     for key in sorted(set(spec) - _KNOWN):
         bad(key, "unknown field")
 
-    model_id = spec.get("modelId", "") or ""
+    model_id = _get(spec, "modelId", "")
     if not isinstance(model_id, str) or (model_id and not _ID.fullmatch(model_id)):
         bad("modelId", f"not a registry model id: {str(model_id)[:64]!r}")
     out["model_id"] = model_id if isinstance(model_id, str) else ""
@@ -142,7 +154,7 @@ def parse_spec(name: str, spec: Mapping[str, Any] | None) -> ActorSpec:
     if mode not in ("discovery", "tickers"):
         bad("marketMode", f"must be 'discovery' or 'tickers', got {mode!r}")
     out["market_mode"] = mode
-    tickers = spec.get("marketTickers") or []
+    tickers = _get(spec, "marketTickers", [])
     if not isinstance(tickers, list) or not all(isinstance(t, str) and _ID.fullmatch(t) for t in tickers):
         bad("marketTickers", "must be a list of market tickers")
         tickers = []
@@ -154,7 +166,7 @@ def parse_spec(name: str, spec: Mapping[str, Any] | None) -> ActorSpec:
 
     out["market_limit"] = _int(spec.get("marketLimit", 100), 1, 1000, "marketLimit", bad)
     interval = spec.get("tickInterval", 1.0)
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval <= 3600:
+    if not _is_number(interval) or not 0 <= interval <= 3600:
         bad("tickInterval", f"seconds between 0 and 3600, got {interval!r}")
         interval = 1.0
     out["tick_interval"] = float(interval)
@@ -171,7 +183,7 @@ def parse_spec(name: str, spec: Mapping[str, Any] | None) -> ActorSpec:
     if env == "production" and not allow:
         bad("environment", "production trades real money: set allowProduction: true to allow it")
 
-    exchange = spec.get("exchange") or {}
+    exchange = _get(spec, "exchange", {})
     if not isinstance(exchange, Mapping):
         bad("exchange", "must be an object with restUrl and wsUrl")
         exchange = {}
@@ -201,7 +213,7 @@ def parse_spec(name: str, spec: Mapping[str, Any] | None) -> ActorSpec:
             if env == "sim" else f"environment {env!r} needs the API key's Secret")
 
     out["initial_cash"] = _amount(spec.get("initialCash", "10000"), "initialCash", bad, positive=False)
-    risk = spec.get("risk") or {}
+    risk = _get(spec, "risk", {})
     if not isinstance(risk, Mapping):
         bad("risk", "must be an object")
         risk = {}
@@ -210,9 +222,9 @@ def parse_spec(name: str, spec: Mapping[str, Any] | None) -> ActorSpec:
         if key not in DEFAULT_RISK:
             bad(f"risk.{key}", "unknown field")
         elif key == "maxOrdersPerMinute":
-            limits[key] = _int(value, 1, 100_000, f"risk.{key}", bad)
+            limits[key] = _int(value, 1, RISK_MAXIMA[key], f"risk.{key}", bad)
         else:
-            limits[key] = _amount(value, f"risk.{key}", bad, positive=True,
+            limits[key] = _amount(value, f"risk.{key}", bad, positive=True, maximum=RISK_MAXIMA[key],
                                   decimals=2 if key == "maxPosition" else 6)
     out["risk"] = limits
 
@@ -245,6 +257,17 @@ def parse_spec(name: str, spec: Mapping[str, Any] | None) -> ActorSpec:
     return ActorSpec(**out)
 
 
+def _get(spec: Mapping[str, Any], key: str, default: Any) -> Any:
+    """``spec[key]``, the default when absent or null; a falsy value of another type stays, to be refused."""
+    value = spec.get(key)
+    return default if value is None else value
+
+
+def _is_number(value: Any) -> bool:
+    """An int or a float, never a bool (``True`` is an int to Python, not a number to the CRD)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _int(value: Any, low: int, high: int, path: str, bad) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         bad(path, f"an integer from {low} to {high}, got {value!r}")
@@ -252,22 +275,19 @@ def _int(value: Any, low: int, high: int, path: str, bad) -> int:
     return value
 
 
-def _amount(value: Any, path: str, bad, *, positive: bool, decimals: int = 6) -> str:
-    """A dollar or contract amount as exact text (``12.5`` -> ``"12.5"``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+def _amount(value: Any, path: str, bad, *, positive: bool, decimals: int = 6, maximum: int | None = None) -> str:
+    """A dollar or contract amount as exact, plain decimal text (``12.5`` -> ``"12.5"``), as the CRD's pattern
+    and the actor take it (not ``"1e3"``)."""
+    if not _is_number(value) and not isinstance(value, str):
         bad(path, f"a number, got {value!r}")
         return "1"
-    text = repr(value) if isinstance(value, float) else str(value).strip()
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        bad(path, f"a number, got {text[:40]!r}")
-        return "1"
-    exponent = amount.as_tuple().exponent
-    if not amount.is_finite() or amount < 0 or (positive and amount == 0) or (
-            isinstance(exponent, int) and -exponent > decimals):
+    text = format(Decimal(repr(value)), "f") if isinstance(value, float) else str(value).strip()
+    if not _DECIMAL.fullmatch(text) or len(text.partition(".")[2]) > decimals or (positive and Decimal(text) == 0):
         bad(path, f"a {'positive' if positive else 'non-negative'} number with at most {decimals} decimals, "
                   f"got {text[:40]!r}")
+        return "1"
+    if maximum is not None and Decimal(text) > maximum:
+        bad(path, f"at most {maximum:,}, got {text[:40]!r}")
         return "1"
     return text
 

@@ -20,12 +20,24 @@ money in dollars (``"1000"``, ``"12.50"``, ``12.5``) is held in micros, contract
 (``"10"``, ``2.5``) in hundredths. Dumps (:meth:`ActorConfig.public_dict`) give human units
 again, so a dump validates back to the same config.
 
+Types are strict whatever the source: a boolean is never a number (a JSON ``false`` for
+``tick_interval`` is not 0) and a number never a boolean (``paused: 1`` is refused). Strings
+still parse, as the environment gives nothing else: ``"1.5"``, ``"100"``, and for booleans
+``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` (any case).
+
+Every risk limit has a maximum, far above any sane setting and low enough that a slip
+(``1e30``, a few zeros too many) is refused instead of silently disabling the limit:
+``max_position`` 1,000,000 contracts; ``max_exposure``, ``max_loss_session`` and
+``max_loss_daily`` $10,000,000 each; ``max_orders_per_minute`` 60,000 (about Kalshi's highest
+API tier). The operator's CRD and spec validation enforce the same maxima.
+
 Validation
 ----------
 :func:`load_config` validates everything at start and raises one :class:`ConfigError`
 that lists every bad field with its variable. Production is refused unless
-``allow_production`` is true. Secrets (``private_key``, ``admin_token``) are
-:class:`~pydantic.SecretStr`: never in ``repr``, dumps, logs or error messages.
+``allow_production`` is true. Secrets (``private_key``, ``admin_token``, ``viewer_token``) are
+:class:`~pydantic.SecretStr`: never in ``repr``, dumps, logs or error messages. Tokens are
+stripped once, at load (a Secret made with ``kubectl create secret --from-file`` ends in a newline).
 
 Live changes
 ------------
@@ -50,10 +62,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -86,6 +99,9 @@ __all__ = [
     "ENV_PREFIX",
     "ENV_VARS",
     "HOT_FIELDS",
+    "MAX_CONTRACTS",
+    "MAX_DOLLARS",
+    "MAX_ORDERS_PER_MINUTE",
     "ActorConfig",
     "ConfigChange",
     "ConfigError",
@@ -106,7 +122,7 @@ HOT_FIELDS = frozenset({"model_id", "market_mode", "market_tickers", "market_lim
 """Fields that change in a running actor; ``market_mode`` is hot because switching modes is the
 same operation as changing the tickers (subscribe/unsubscribe the difference)."""
 
-_SECRET_FIELDS = frozenset({"private_key", "admin_token"})
+_SECRET_FIELDS = frozenset({"private_key", "admin_token", "viewer_token"})
 _RESTART = "needs a restart (cold field)"
 
 
@@ -128,13 +144,13 @@ class ConfigError(ValueError):
 
 
 def _decimal_text(value: Any, what: str) -> str:
-    """A number as typed (``12.5`` -> ``"12.5"``); floats via ``repr``, which is the shortest exact form."""
+    """A number as typed (``12.5`` -> ``"12.5"``); floats via ``repr``, the shortest exact form, written out."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise ValueError(f"expected {what}, got {type(value).__name__}")  # noqa: TRY004 - pydantic reports ValueErrors
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"expected {what}, got {value!r}")
-        return repr(value)
+        return format(Decimal(repr(value)), "f")  # 1e+30 -> 1000...0, so the message names the maximum
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(value).strip()
@@ -173,6 +189,59 @@ Contracts = Annotated[int, BeforeValidator(_to_hundredths), PlainSerializer(form
 """A count: given in contracts, held in hundredths, dumped in contracts."""
 
 
+def _not_a_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")  # noqa: TRY004 - pydantic reports ValueErrors
+    return value
+
+
+_N = TypeVar("_N", int, float)
+Number = Annotated[_N, BeforeValidator(_not_a_bool)]
+"""``Number[int]``, ``Number[float]``: a number that is not a bool (pydantic's lax mode takes ``true`` as 1);
+strings still parse (the environment's ``"1.5"``)."""
+
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def _to_flag(value: Any) -> Any:
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE | _FALSE:
+            return word in _TRUE
+        raise ValueError(f"expected true or false, got {value[:40]!r}")
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_short(value)}")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_to_flag)]
+"""A boolean: ``true``/``false``, or a string such as the environment's ``"true"``; never a number (``1``)."""
+
+
+def _at_most(limit: int, shown: str) -> AfterValidator:
+    """An upper bound on a value held in exact units, named in human ones (``"at most $10,000,000"``)."""
+
+    def check(value: int) -> int:
+        if value > limit:
+            raise ValueError(f"at most {shown}")
+        return value
+
+    return AfterValidator(check)
+
+
+MAX_CONTRACTS = 1_000_000
+"""The highest ``max_position``, contracts."""
+MAX_DOLLARS = 10_000_000
+"""The highest ``max_exposure``, ``max_loss_session`` and ``max_loss_daily``, dollars."""
+MAX_ORDERS_PER_MINUTE = 60_000
+"""The highest ``max_orders_per_minute``: about Kalshi's highest API tier."""
+
+_LimitContracts = Annotated[Contracts, _at_most(MAX_CONTRACTS * COUNT_SCALE, f"{MAX_CONTRACTS:,} contracts")]
+_LimitDollars = Annotated[Dollars, _at_most(MAX_DOLLARS * MONEY_SCALE, f"${MAX_DOLLARS:,}")]
+_LimitOrders = Annotated[Number[int], _at_most(MAX_ORDERS_PER_MINUTE, f"{MAX_ORDERS_PER_MINUTE:,}")]
+
+
 def _split_list(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -182,6 +251,32 @@ def _split_list(value: Any) -> Any:
 _TICKER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the registry's id syntax
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]+")  # RFC 6455 subprotocols are tokens; these are safe in any header
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_ORIGIN = re.compile(rf"(https?)://({_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::([0-9]{{1,5}}))?/?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _bearer_token(value: SecretStr | None) -> SecretStr | None:
+    """Stripped once, here: a Secret from a file ends in a newline, and the HTTP header never does."""
+    if value is None:
+        return None
+    token = value.get_secret_value().strip()
+    if len(token) < 16:
+        raise ValueError("too short: use at least 16 random characters (e.g. `openssl rand -hex 32`)")
+    return SecretStr(token)
+
+
+def _origin(text: str) -> str | None:
+    """``"https://Dash.Example:443/"`` -> ``"https://dash.example"`` (as a browser's Origin header says it); None if
+    it is not an origin."""
+    match = _ORIGIN.fullmatch(text.strip().lower())
+    if match is None:
+        return None
+    scheme, host, port = match.groups()
+    if port is None or int(port) == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{int(port)}" if 0 < int(port) < 65536 else None
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -193,11 +288,16 @@ class RiskLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     # defaults are inputs (contracts, dollars), validated like any other value
-    max_position: Contracts = Field(100, gt=0, description="per market, contracts (either side)")
-    max_exposure: Dollars = Field(1_000, gt=0, description="total cost of open positions and resting orders")
-    max_orders_per_minute: int = Field(600, ge=1, le=100_000, description="order creates, amends and cancels")
-    max_loss_session: Dollars = Field(200, gt=0, description="net P&L drop since the actor started")
-    max_loss_daily: Dollars = Field(500, gt=0, description="net P&L drop since 00:00 UTC")
+    max_position: _LimitContracts = Field(100, gt=0, description="per market, contracts (either side); "
+                                                                 f"at most {MAX_CONTRACTS:,}")
+    max_exposure: _LimitDollars = Field(1_000, gt=0, description="total cost of open positions and resting orders, "
+                                                                 f"dollars; at most {MAX_DOLLARS:,}")
+    max_orders_per_minute: _LimitOrders = Field(600, ge=1, description="order creates, amends and cancels; "
+                                                                       f"at most {MAX_ORDERS_PER_MINUTE:,}")
+    max_loss_session: _LimitDollars = Field(200, gt=0, description="net P&L drop since the actor started, dollars; "
+                                                                   f"at most {MAX_DOLLARS:,}")
+    max_loss_daily: _LimitDollars = Field(500, gt=0, description="net P&L drop since 00:00 UTC, dollars; "
+                                                                 f"at most {MAX_DOLLARS:,}")
 
 
 class ActorConfig(BaseModel):
@@ -215,22 +315,27 @@ class ActorConfig(BaseModel):
     model_id: str = Field("", description="registry model id; empty = the registry's latest")
     market_mode: Literal["discovery", "tickers"] = "discovery"
     market_tickers: Annotated[tuple[str, ...], BeforeValidator(_split_list)] = ()
-    market_limit: int = Field(100, ge=1, le=1000)
-    tick_interval: float = Field(1.0, ge=0.0, le=3600.0, allow_inf_nan=False,
-                                 description="seconds between decisions; 0 = decide on every book change")
+    market_limit: Number[int] = Field(100, ge=1, le=1000)
+    tick_interval: Number[float] = Field(1.0, ge=0.0, le=3600.0, allow_inf_nan=False,
+                                         description="seconds between decisions; 0 = decide on every book change")
     initial_cash: Dollars = Field(10_000, ge=0, description="the simulator account's cash, dollars")
     environment: Literal["sim", "demo", "production"] = "sim"
-    allow_production: bool = False
+    allow_production: Flag = False
     rest_url: str | None = None
     ws_url: str | None = None
     api_key_id: str = ""
     private_key: SecretStr | None = Field(None, description="PEM text")
     private_key_file: Path | None = None
     risk: RiskLimits = Field(default_factory=RiskLimits)
-    paused: bool = False
+    paused: Flag = False
     registry: Path = Field(default_factory=default_root, description="the model registry's directory")
     admin_token: SecretStr | None = Field(None, description="bearer token of POST /rl/actor/config; none = "
                                                             "the endpoint is disabled")
+    viewer_token: SecretStr | None = Field(None, description="bearer token of the web view and the event stream "
+                                                             "(letters, digits, '-', '_', '.', '~')")
+    allowed_origins: Annotated[tuple[str, ...], BeforeValidator(_split_list)] = Field(
+        (), description="browser origins (http(s)://host[:port]) allowed to open the event stream besides the "
+                        "page's own")
     client_order_prefix: str = "ka-"
     log_format: Literal["text", "json"] = "text"
     config_file: Path | None = Field(None, description="the file this config was read from (watched for changes); "
@@ -295,10 +400,26 @@ class ActorConfig(BaseModel):
 
     @field_validator("admin_token")
     @classmethod
-    def _token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().strip()) < 16:
-            raise ValueError("too short: use at least 16 random characters (e.g. `openssl rand -hex 32`)")
+    def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return _bearer_token(value)
+
+    @field_validator("viewer_token")
+    @classmethod
+    def _viewer_token(cls, value: SecretStr | None) -> SecretStr | None:
+        value = _bearer_token(value)
+        if value is not None and not _TOKEN_CHARS.fullmatch(value.get_secret_value()):
+            raise ValueError("letters, digits, '-', '_', '.' and '~' only (it travels in a WebSocket subprotocol)")
         return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        origins = [_origin(text) for text in value]
+        bad = [text for text, origin in zip(value, origins) if origin is None]
+        if bad:
+            raise ValueError("expected origins as http(s)://host[:port] with no path, got "
+                             + ", ".join(repr(text[:100]) for text in bad[:5]))
+        return tuple(dict.fromkeys(origins))  # de-duplicated, order kept
 
     @field_validator("client_order_prefix")
     @classmethod

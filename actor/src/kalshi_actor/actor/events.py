@@ -34,7 +34,8 @@ each client's bounded queue without awaiting. A client whose queue is full is dr
 its queue is discarded, it gets a final ``{"type": "actor_dropped", "seq": null, "data":
 {"reason", "last_seq"}}`` frame (``last_seq``: the last event it was sent) and the connection is closed with code 1013 (try again later); it
 reconnects and re-syncs from a new snapshot. A client that cannot even take that frame is
-cut off after ``drop_grace_s``.
+cut off after ``drop_grace_s``. A client that sends anything is closed with 1008: the stream
+takes no messages.
 
 :meth:`publish` must be called from the event loop's thread (the hub is not thread-safe;
 that is also what makes snapshot + registration atomic).
@@ -66,6 +67,7 @@ CLOSE_TOO_SLOW = 1013  # "try again later": reconnect and re-sync
 CLOSE_TOO_MANY = 1013
 CLOSE_GOING_AWAY = 1001  # the actor is shutting down
 CLOSE_SNAPSHOT_FAILED = 1011
+CLOSE_POLICY = 1008  # the client sent a message: the stream takes none
 
 
 class _Socket(Protocol):
@@ -260,8 +262,7 @@ class EventHub:
 
 
 async def _until_disconnected(websocket: _Socket) -> None:
-    """Read (and ignore) what the client sends until it disconnects."""
-    while True:
-        message = await websocket.receive()
-        if message.get("type") == "websocket.disconnect":
-            return
+    """Wait for the client to disconnect. The stream takes no messages: one closes it (1008)."""
+    message = await websocket.receive()
+    if message.get("type") != "websocket.disconnect":
+        await websocket.close(CLOSE_POLICY, "the event stream takes no messages")

@@ -35,7 +35,7 @@ from ..kalshi.ws import KalshiWebSocket, WSCommandError
 from ..marketdata import MarketData, MarketInfo
 from ..marketdata.discovery import MarketSelectionError, discover_markets, fee_schedules, fetch_markets
 from ..observation import MarketInput, ObservationBuilder
-from ..registry import Registry, RegistryError
+from ..registry import Registry
 from ..trading.actions import intents_for_action
 from ..trading.portfolio import Portfolio, mark_value
 from ..trading.ticks import DecisionTicks
@@ -108,6 +108,7 @@ class Actor:
         self._last_error: dict[str, Any] | None = None
         self.decision_errors = 0  # decisions that raised (reported; the feed went on)
         self._alive = True
+        self._halted = False
         self._started_ms = _now_ms()
         self._reconciled_at = 0.0
 
@@ -116,18 +117,30 @@ class Actor:
     async def start(self) -> None:
         self._spawn(self._run(), "startup")
 
-    async def stop(self) -> None:
-        """Stop deciding, cancel our resting orders, close the connections (bounded in time)."""
+    async def halt(self) -> None:
+        """Shutdown's first step (from the signal, before anything that may wait): stop deciding and
+        cancel our resting orders, bounded by SHUTDOWN_BUDGET_S. Sends in flight finish first (the order
+        manager serialises them with the cancel), so none lands after it. Idempotent."""
         self.trading = False
+        if self._halted:
+            return
+        self._halted = True
         for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+            if task.get_name() != "actor-send":
+                task.cancel()
         try:
             results = await asyncio.wait_for(self.orders.cancel_all_own(), SHUTDOWN_BUDGET_S)
             log.info("shutdown: %d order(s) cancelled", sum(r.outcome == "cancelled" for r in results))
         except (TimeoutError, KalshiError) as exc:
             log.error("shutdown: cancelling our orders failed: %s", exc)
         self._publish_status("stopped")
+
+    async def stop(self) -> None:
+        """Halt (when not yet done), then close the connections."""
+        await self.halt()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.ws.close()
         await self.rest.aclose()
 
@@ -136,6 +149,8 @@ class Actor:
         report = await self.orders.reconcile(startup=True)
         log.info("reconciled with the exchange: %s", report)
         await self._follow(await self._choose_markets())
+        if self._halted:  # a shutdown began while starting
+            return
         self.trading = True
         self._publish_status("trading")
         if self._deferred:  # due while starting (tick interval 0: the books' first snapshots)
@@ -146,12 +161,14 @@ class Actor:
         self._spawn(self._every(PNL_EVERY_S, self._publish_pnl), "pnl")
 
     async def _load_model_until_ready(self) -> None:
+        """Retry every MODEL_RETRY_S: a missing or broken model is reported (health, the model event), never
+        fatal; publishing a good one is enough to start. Exception only: a shutdown's cancellation ends it."""
         while self.policy is None:
             try:
                 await self._load_model(self.config.model_id)
-            except (RegistryError, OSError, ValueError) as exc:
+            except Exception as exc:
+                log.info("retrying the model load in %gs after: %s", MODEL_RETRY_S, exc)
                 await asyncio.sleep(MODEL_RETRY_S)
-                log.info("retrying the model load after: %s", exc)
 
     async def _choose_markets(self) -> list[MarketInfo]:
         cfg = self.config

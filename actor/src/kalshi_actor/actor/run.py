@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..kalshi.auth import generate_rsa_keypair, new_key_id
@@ -20,11 +21,21 @@ from .loop import Actor
 WEB_DIR_ENV = "KALSHI_ACTOR_WEB_DIR"  # not RL_ACTOR_*: the config refuses unknown RL_ACTOR_ variables
 
 
-def run(config: ActorConfig, host: str, port: int) -> None:
-    """Serve the actor until SIGINT/SIGTERM (then it cancels its orders and exits)."""
+@dataclass(frozen=True)
+class Listen:
+    """Where the actor listens: the public port and the admin port."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8081
+
+
+def run(config: ActorConfig, listen: Listen) -> None:
+    """Serve the actor until SIGINT/SIGTERM (then it cancels its orders and returns)."""
     static = os.environ.get(WEB_DIR_ENV) or Path(__file__).resolve().parents[3] / "web" / "dist"  # actor/web
     app = create_app(Actor(config), static_dir=static)
-    asyncio.run(serve(app, host, port))
+    asyncio.run(serve(app, listen.host, listen.port, admin_host=listen.admin_host, admin_port=listen.admin_port))
 
 
 @contextlib.contextmanager
@@ -56,7 +67,7 @@ def simulator(markets: int, seed: int, initial_balance: str) -> Iterator[Mapping
                 proc.kill()
 
 
-def run_with_simulator(environ: Mapping[str, str], host: str, port: int, markets: int, seed: int) -> None:
+def run_with_simulator(environ: Mapping[str, str], listen: Listen, markets: int, seed: int) -> None:
     """The local run: a simulator with ``markets`` live markets and an actor trading it."""
     with simulator(markets, seed, environ.get("RL_ACTOR_INITIAL_CASH", "10000")) as settings:
-        run(load_config({**environ, **settings}), host, port)
+        run(load_config({**environ, **settings}), listen)

@@ -8,11 +8,13 @@ Two layers:
   decoded already, as recorded sessions hand them over). A gap marks every book of
   that sid stale and is reported through ``on_stale``. The same object ingests live
   frames, recorded sessions and benchmarks, so they all take the same path.
-- :class:`KalshiWebSocket` (asyncio + ``websockets``): the signed connection,
-  commands and their replies, and recovery: ``get_snapshot`` (then resubscribe) on
-  a gap, resubscribe on terminal errors (codes 10, 25), reconnect with capped
-  exponential backoff and jitter (every subscription again, with new sids), and a
-  watchdog that reconnects a connection silent for ``silence_timeout`` seconds.
+- :class:`KalshiWebSocket` (asyncio + ``websockets``): the signed connection (its
+  auth header values are redacted from the ``websockets`` debug log), commands and
+  their replies, and recovery: ``get_snapshot`` (then resubscribe) on a gap,
+  resubscribe on terminal errors (codes 10, 25), reconnect with capped exponential
+  backoff and jitter (every subscription again, with new sids; the backoff starts
+  over after a connection that stayed up ``healthy_after`` seconds), and a watchdog
+  that reconnects a connection silent for ``silence_timeout`` seconds.
 
 Every recovery is counted in :class:`WSStats` and logged once per occurrence (never
 per frame); malformed frames are counted, logged sparsely and skipped.
@@ -40,6 +42,8 @@ from . import frames as F
 from .auth import Signer
 
 log = logging.getLogger(__name__)
+_ws_log = logging.getLogger("websockets.client")  # websockets' own default: its users' log config still applies
+REDACTED = "[redacted]"
 
 WS_PATH = "/trade-api/ws/v2"
 PRODUCTION_URL = "wss://external-api-ws.kalshi.com" + WS_PATH
@@ -79,8 +83,9 @@ class WSStats:
     orphan_deltas: int = 0  # deltas for a market without a book (no snapshot yet)
     callback_errors: int = 0  # on_event raised
     connected: bool = False
+    backoff_s: float = 0.0  # the wait before the latest reconnect
 
-    def as_dict(self) -> dict[str, int | bool]:
+    def as_dict(self) -> dict[str, int | float | bool]:
         return asdict(self)
 
 
@@ -262,6 +267,29 @@ class _Connection(ClientConnection):
         super().process_event(event)
 
 
+class _RedactingLogger(logging.LoggerAdapter[logging.Logger]):
+    """A logger that masks one connection's auth header values in every record.
+
+    At DEBUG ``websockets`` logs each header of the upgrade request, and a logged
+    signature could be replayed within Kalshi's timestamp window.
+    """
+
+    def __init__(self, logger: logging.Logger, secrets: Iterable[str]) -> None:
+        super().__init__(logger)
+        self.secrets = [secret for secret in secrets if secret]
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the record shows websockets' line, not ours
+            super().log(level, self._redact(msg), *map(self._redact, args), **kwargs)
+
+    def _redact(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self.secrets:
+                value = value.replace(secret, REDACTED)
+        return value
+
+
 @dataclass
 class _Pending:
     expected: int
@@ -290,7 +318,10 @@ class KalshiWebSocket:
     long: reconnect), ``ping_interval`` (our keepalive pings; None for none),
     ``command_timeout`` (a reply, or the snapshots of a recovery), and the reconnect
     backoff ``backoff_initial * 2**failures`` capped at ``backoff_max``, times a
-    random factor in [0.5, 1).
+    random factor in [0.5, 1), where ``failures`` counts the losses in a row: a
+    connection that stayed ready for ``healthy_after`` seconds ends the run, so
+    one drop after hours up waits the first step again, while a peer that hangs up
+    right after every upgrade still sees the waits grow.
     """
 
     def __init__(
@@ -307,6 +338,7 @@ class KalshiWebSocket:
         command_timeout: float = 10.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        healthy_after: float = 10.0,
     ) -> None:
         self.url = url
         self.store = store if store is not None else BookStore()
@@ -319,6 +351,7 @@ class KalshiWebSocket:
         self.command_timeout = command_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.healthy_after = healthy_after
         self.ingestor = FrameIngestor(self.store, self.stats, on_stale=self._on_stale)
         # Every received frame goes through ``feed``; the live actor replaces it with MarketData.feed
         # (which wraps this ingestor), so live and training share one ingest path.
@@ -330,6 +363,7 @@ class KalshiWebSocket:
         self._pending: dict[int, _Pending] = {}
         self._ws: _Connection | None = None
         self._ready = asyncio.Event()  # connected and every subscription restored
+        self._ready_at: float | None = None  # loop time the current connection got ready
         self._closing = False
         self._runner: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -378,35 +412,48 @@ class KalshiWebSocket:
         log.info("kalshi ws closed; stats %s", self.stats.as_dict())
 
     async def run(self) -> None:
-        """Connect, restore subscriptions, read; on any loss back off (capped, jittered) and reconnect."""
-        failures = 0
+        """Connect, restore subscriptions, read; on any loss back off (growing per loss in a row) and reconnect."""
+        failures = 0  # losses in a row
         while not self._closing:
+            self._ready_at = None
             try:
-                await self._connect_and_read()
-                failures = 0  # the connection worked; a new loss starts the backoff again
+                await self._connect_and_read()  # returns only by raising
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # every failure is a reason to reconnect, none to stop
                 if self._closing:
                     break
-                log.warning("kalshi ws connection lost: %s: %s", type(exc).__name__, exc)
-                failures += 1
+                log.warning("kalshi ws connection lost (ready for %.1fs): %s: %s", self._uptime(),
+                            type(exc).__name__, exc)
             finally:
                 self._on_disconnect()
             if self._closing:
                 break
+            healthy = self._ready_at is not None and self._uptime() >= self.healthy_after
+            failures = 1 if healthy else failures + 1  # after a healthy connection a loss is a first one
             self.stats.reconnects += 1
-            delay = min(self.backoff_max, self.backoff_initial * 2 ** min(failures, 30))
-            delay *= self._rng.uniform(0.5, 1.0)  # jitter: many clients must not reconnect in step
-            log.info("kalshi ws reconnecting in %.2fs (attempt %d)", delay, self.stats.reconnects)
+            delay = self.stats.backoff_s = self._backoff(failures)
+            log.info("kalshi ws reconnecting in %.2fs (attempt %d, loss %d in a row)",
+                     delay, self.stats.reconnects, failures)
             await asyncio.sleep(delay)
+
+    def _uptime(self) -> float:
+        """Seconds the current (or just lost) connection has been ready; 0 if it never was."""
+        return 0.0 if self._ready_at is None else asyncio.get_running_loop().time() - self._ready_at
+
+    def _backoff(self, failures: int) -> float:
+        """The wait before the next connect after ``failures`` losses in a row: doubling, capped, jittered."""
+        delay = min(self.backoff_max, self.backoff_initial * 2 ** min(failures, 30))
+        return delay * self._rng.uniform(0.5, 1.0)  # jitter: many clients must not reconnect in step
 
     async def _connect_and_read(self) -> None:
         path = urlsplit(self.url).path or WS_PATH
+        headers = self._signer.headers("GET", path)
         ws = await websockets.connect(
             self.url,
-            additional_headers=self._signer.headers("GET", path),
+            additional_headers=headers,
             create_connection=_Connection,
+            logger=_RedactingLogger(_ws_log, headers.values()),
             ping_interval=self.ping_interval,
             ping_timeout=self.silence_timeout,
             close_timeout=2,
@@ -424,6 +471,7 @@ class KalshiWebSocket:
                     self.stats.command_errors += 1
                     log.warning("restoring %s subscription failed: %s", sub.channel, exc)
             self._ready.set()
+            self._ready_at = asyncio.get_running_loop().time()
             log.info("kalshi ws connected to %s, %d subscriptions", self.url, len(self._by_sid))
             await reader
         finally:

@@ -16,6 +16,12 @@ model or none, and two writers never touch each other's files; a crashed writer 
 only a hidden temp folder, swept later. Ids start with a UTC timestamp, so they sort by
 creation time.
 
+Every failure is a :class:`RegistryError` whose message says which model or file and what is wrong:
+:class:`ModelNotFound` (no such id, nothing published, ``latest`` unset or dangling),
+:class:`ModelCorrupted` (a checksum or the metadata), :class:`ModelIncompatible` (another
+schema or action config), :class:`ModelLoadError` (raised by the loader: the checksums pass but
+the policy does not load). A ``latest`` holding no model id (garbage, empty) is a RegistryError.
+
 This module must stay light (the operator may import it): no torch, no numpy.
 """
 
@@ -58,7 +64,8 @@ _LIBRARIES = ("kalshi-actor", "stable-baselines3", "torch", "gymnasium", "numpy"
 
 __all__ = [
     "Registry", "ModelMetadata", "ModelRecord", "RegistryError", "ModelNotFound", "ModelExists",
-    "ModelCorrupted", "ModelIncompatible", "config_hash", "default_root", "new_model_id", "listing", "describe",
+    "ModelCorrupted", "ModelIncompatible", "ModelLoadError", "config_hash", "default_root", "new_model_id",
+    "listing", "describe",
 ]
 
 
@@ -80,6 +87,11 @@ class ModelCorrupted(RegistryError):
 
 class ModelIncompatible(RegistryError):
     """The model was trained on another observation schema or action config than this build's."""
+
+
+class ModelLoadError(RegistryError):
+    """A model's files match their checksums but its policy does not load: a truncated or foreign file
+    published with fresh checksums, or one saved by another library version. The message names the file."""
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -298,12 +310,22 @@ class Registry:
         return records
 
     def latest_id(self) -> str | None:
-        """The id ``latest`` names, or None when it was never set."""
+        """The id ``latest`` names, or None when it was never set; a :class:`RegistryError` naming the file
+        when it holds no model id (binary garbage, empty, several lines: a hand edit or a damaged volume)."""
+        path = self.root / LATEST_FILE
         try:
-            text = (self.root / LATEST_FILE).read_text().strip()
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
-        return text or None
+        try:
+            text = data.decode().strip()
+        except UnicodeDecodeError:
+            raise _broken_latest(path, f"holds {len(data)} bytes that are not text") from None
+        if not text:
+            raise _broken_latest(path, "is empty")
+        if not _ID.fullmatch(text) or text == LATEST_FILE:
+            raise _broken_latest(path, f"holds {text[:80]!r}, which is not a model id")
+        return text
 
     def get(self, model_id: str, *, verify: bool = True) -> ModelRecord:
         """A model by id, its checksums verified unless ``verify=False``."""
@@ -406,6 +428,10 @@ _MISSING = object()
 def _check_id(model_id: str) -> None:
     if not isinstance(model_id, str) or not _ID.fullmatch(model_id) or model_id == LATEST_FILE:
         raise ModelNotFound(f"{model_id!r} is not a model id (letters, digits, '.', '_', '-'; not 'latest')")
+
+
+def _broken_latest(path: Path, problem: str) -> RegistryError:
+    return RegistryError(f"{path} {problem}: point it at a model with `kalshi-actor models set-latest ID`")
 
 
 def _read_metadata(path: Path, model_id: str) -> ModelMetadata:
@@ -512,8 +538,11 @@ def _replace(meta: ModelMetadata, **changes: Any) -> ModelMetadata:
 
 
 def listing(registry: Registry) -> str:
-    """A table of the models, newest first; ``*`` marks latest."""
-    latest = registry.latest_id()
+    """A table of the models, newest first; ``*`` marks latest (a broken ``latest`` is noted, not fatal)."""
+    try:
+        latest, problem = registry.latest_id(), None
+    except RegistryError as exc:
+        latest, problem = None, str(exc)
     records = registry.list()
     if not records:
         return f"no models in {registry.root}"
@@ -527,6 +556,8 @@ def listing(registry: Registry) -> str:
     skipped = len(registry.ids()) - len(records)
     if skipped:
         lines.append(f"({skipped} unreadable model folder(s) skipped; run `kalshi-actor models verify`)")
+    if problem:
+        lines.append(f"(no latest: {problem})")
     return "\n".join(lines)
 
 

@@ -7,8 +7,10 @@ The live actor and the evaluation use this one loader::
 
 Loading refuses a model trained for another observation schema (:data:`SCHEMA_HASH`,
 :data:`OBS_SIZE`) or whose action config does not parse under this build's action
-semantics or does not match its stored hash (:class:`ModelIncompatible`). The model's
-:class:`ActionConfig` and :class:`EnvConfig` come with it: use them unchanged.
+semantics or does not match its stored hash (:class:`ModelIncompatible`). A file that matches
+its checksums but does not load (truncated, not an SB3 zip, saved by another SB3) is a
+:class:`ModelLoadError` naming the file: every failure of a model is a ``RegistryError``. The
+model's :class:`ActionConfig` and :class:`EnvConfig` come with it: use them unchanged.
 
 Inference is SB3's policy network without SB3's per-call overhead: one forward pass of
 the actor network for the whole batch; the action is the mode of the categorical
@@ -36,7 +38,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..observation import OBS_SIZE, SCHEMA_HASH
-from ..registry import ModelIncompatible, ModelRecord, Registry
+from ..registry import ModelIncompatible, ModelLoadError, ModelRecord, Registry, RegistryError
+from ..registry.registry import METADATA_FILE
 from ..trading.actions import N_ACTIONS, ActionConfig, ActionConfigError
 from .env import EnvConfig
 
@@ -80,6 +83,29 @@ def _numpy_layers(policy: Any) -> list[Layer] | None:
     return layers if layers and layers[-1][2] is None else None
 
 
+def _action_config(record: ModelRecord) -> ActionConfig:
+    """The model's action config under this build's semantics; :class:`ModelIncompatible` when it does not parse."""
+    meta = record.metadata
+    try:
+        return ActionConfig.from_dict(meta.action_config, expected_hash=meta.action_config_hash)
+    except ActionConfigError as exc:
+        raise ModelIncompatible(f"model {record.model_id} cannot be used: {exc}") from None
+
+
+def _env_config(record: ModelRecord, action_config: ActionConfig) -> EnvConfig:
+    """The model's env config; :class:`ModelIncompatible` when this build cannot read it (another build's)."""
+    env_data = record.metadata.extra.get("env_config")
+    try:
+        env_config = EnvConfig.from_dict(env_data) if env_data else EnvConfig(action=action_config)
+    except (TypeError, ValueError) as exc:  # unknown or missing settings, bad values
+        raise ModelIncompatible(f"model {record.model_id} cannot be used: its env config in {METADATA_FILE} "
+                                f"does not parse: {exc}") from None
+    if env_config.action != action_config:
+        raise ModelIncompatible(f"model {record.model_id}: its env config's action config differs from its "
+                                "action config")
+    return env_config
+
+
 def load_sb3(path: Any, *, threads: int = 1) -> Any:
     """Load an SB3 PPO zip on the CPU with torch's threads pinned."""
     import torch
@@ -103,20 +129,27 @@ class Policy:
 
     @classmethod
     def load(cls, registry: Registry, model_id: str | None = None, *, threads: int = 1) -> Policy:
-        """Resolve (``None`` = latest), verify checksums, validate compatibility, load the network."""
+        """Resolve (``None`` = latest), verify checksums, validate compatibility, load the network.
+
+        Every failure of the model is a :class:`RegistryError` naming it: checksums pass but the
+        file does not load (truncated, foreign, another SB3) -> :class:`ModelLoadError` naming the file.
+        """
         record = registry.resolve(model_id)
-        meta = record.metadata
-        try:
-            action_config = ActionConfig.from_dict(meta.action_config, expected_hash=meta.action_config_hash)
-        except ActionConfigError as exc:
-            raise ModelIncompatible(f"model {record.model_id} cannot be used: {exc}") from None
+        action_config = _action_config(record)
         registry.check_compatible(record, SCHEMA_HASH, action_config.hash, action_config=action_config.to_dict(),
                                   observation_size=OBS_SIZE)
-        env_data = meta.extra.get("env_config")
-        env_config = EnvConfig.from_dict(env_data) if env_data else EnvConfig(action=action_config)
-        if env_config.action != action_config:
-            raise ModelIncompatible(f"model {record.model_id}: its env config's action config differs from its "
-                                    "action config")
+        env_config = _env_config(record, action_config)
+        try:
+            return cls._load_network(record, action_config, env_config, threads)
+        except RegistryError:
+            raise
+        except Exception as exc:  # SB3 and torch raise anything (AssertionError, ValueError, RuntimeError...)
+            raise ModelLoadError(f"model {record.model_id}: {record.model_path} does not load: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+
+    @classmethod
+    def _load_network(cls, record: ModelRecord, action_config: ActionConfig, env_config: EnvConfig,
+                      threads: int) -> Policy:
         model = load_sb3(record.model_path, threads=threads)
         space = model.observation_space
         if tuple(space.shape) != (OBS_SIZE,) or int(model.action_space.n) != N_ACTIONS:

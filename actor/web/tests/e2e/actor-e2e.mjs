@@ -22,6 +22,7 @@ const CHROMIUM = env.CHROMIUM_PATH || "/usr/bin/chromium";
 const PORT = Number(env.E2E_ACTOR_PORT);
 const BASE = `http://127.0.0.1:${PORT}`;
 const ACTOR_CMD = JSON.parse(env.E2E_ACTOR_CMD || "[]");
+const VIEWER = env.RL_ACTOR_VIEWER_TOKEN || ""; // the page gets it as a Kubernetes user would: /#token=...
 const SECRETS = JSON.parse(env.E2E_SECRETS || "[]").filter((s) => s && s.length >= 8);
 const ARTIFACTS = env.E2E_ARTIFACTS || "artifacts/web";
 const ACTOR_LOG = env.E2E_ACTOR_LOG || path.join(ARTIFACTS, "actor.log");
@@ -75,7 +76,7 @@ async function waitForHealth(timeoutMs) {
   while (Date.now() < until) {
     if (actor && actor.exitCode !== null) throw new Error(`the actor exited with status ${actor.exitCode}; see ${ACTOR_LOG}`);
     try {
-      const res = await fetch(`${BASE}/rl/actor/health`);
+      const res = await fetch(`${BASE}/rl/actor/health`, VIEWER ? { headers: { Authorization: `Bearer ${VIEWER}` } } : {});
       const body = await res.json();
       if (body.ready) return body;
     } catch {
@@ -176,8 +177,9 @@ async function main() {
   page.on("websocket", (ws) => ws.on("framereceived", (f) => { if (frames.length < 20_000) frames.push(String(f.payload)); }));
 
   // 1. live, and trading: P&L, positions and activity change as the actor trades
-  await page.goto(BASE + "/");
+  await page.goto(BASE + "/" + (VIEWER ? `#token=${VIEWER}` : ""));
   await connectionIs(page, ["live"], 30_000);
+  check(!(await page.evaluate(() => location.href)).includes("token="), "the viewer token left the address bar");
   check((await page.textContent($("environment"))).trim() === "sim", "the environment badge says sim");
   check((await page.textContent($("model-id"))).trim() === health.active_model_id, "the header shows the active model");
   check((await page.textContent($("risk"))).includes("ACTIVE"), "the risk state is ACTIVE");

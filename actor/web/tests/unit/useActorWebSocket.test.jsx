@@ -1,14 +1,16 @@
 import { act, renderHook } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LIMITS } from "../../src/state.js";
-import { actorSocketUrl, backoffDelay, useActorWebSocket } from "../../src/useActorWebSocket.js";
+import { SUBPROTOCOL, actorSocketProtocols, actorSocketUrl, backoffDelay, useActorWebSocket, viewerToken }
+  from "../../src/useActorWebSocket.js";
 import { STARTED, fill, pnlEvent, position, snapshot } from "./frames.js";
 
 // A WebSocket the test plays the actor's side of.
 class FakeSocket {
   static all = [];
-  constructor(url) {
+  constructor(url, protocols) {
     this.url = url;
+    this.protocols = protocols;
     this.closedWith = null;
     FakeSocket.all.push(this);
   }
@@ -40,6 +42,32 @@ beforeEach(() => {
 });
 afterEach(() => {
   vi.useRealTimers();
+});
+
+describe("the viewer token", () => {
+  const storage = () => {
+    const items = new Map();
+    return { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, v) };
+  };
+
+  it("comes from the fragment, is kept for the tab and leaves the address bar", () => {
+    const store = storage();
+    const replaced = [];
+    const history = { replaceState: (_s, _t, url) => replaced.push(url) };
+    const location = { hash: "#token=abc123-_.~", pathname: "/", search: "?x=1" };
+    expect(viewerToken(location, store, history)).toBe("abc123-_.~");
+    expect(replaced).toEqual(["/?x=1"]);
+    expect(viewerToken({ hash: "", pathname: "/", search: "" }, store, history)).toBe("abc123-_.~");
+    expect(viewerToken({ hash: "", pathname: "/", search: "" }, storage(), history)).toBeNull();
+  });
+
+  it("travels as a subprotocol beside ours, never in the URL", () => {
+    expect(actorSocketProtocols("tok")).toEqual([SUBPROTOCOL, "bearer.tok"]);
+    expect(actorSocketProtocols(null)).toEqual([SUBPROTOCOL]);
+    renderHook(() => useActorWebSocket({ ...options, token: "tok" }));
+    expect(FakeSocket.last.protocols).toEqual([SUBPROTOCOL, "bearer.tok"]);
+    expect(FakeSocket.last.url).toBe("ws://actor.test/rl/actor/ws");
+  });
 });
 
 describe("useActorWebSocket", () => {

@@ -1,0 +1,161 @@
+"""SIGTERM, as Kubernetes sends it, to a real ``kalshi-actor run`` process trading the simulator.
+
+Shutdown cancels first (invariant 7): whatever else is connected, the actor stops deciding and
+cancels its resting orders before anything that may wait, then closes its clients (bounded), then
+exits 0. The hostile case is a client of the event stream that stopped reading (a browser tab in
+the background): uvicorn alone waits for it forever, past the pod's grace period, and SIGKILL
+leaves every order resting.
+
+Real parts: the actor and the simulator are separate processes on 127.0.0.1; the exchange's view
+is read with signed REST calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from actor_models import Models, build_models
+from kalshi_actor.kalshi.rest import RestClient
+from support import stuck_websocket
+
+BIN = Path(sys.executable).parent
+PREFIX = "ka-term-"
+EXIT_WAIT_S = 40  # below the pod's 45 s grace period: past it, SIGKILL would leave the orders resting
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
+    return build_models(tmp_path_factory.mktemp("registry"))
+
+
+@pytest.fixture
+def simulator(api_key, tmp_path: Path):
+    """``kalshi-actor sim`` on a real clock, as its own process; yields its URLs."""
+    proc = subprocess.Popen([str(BIN / "kalshi-actor"), "sim", "--markets", "4", "--seed", "5", "--clock", "real",
+                             "--key", f"{api_key.key_id}={api_key.public_pem}"],
+                            stdout=subprocess.PIPE, stderr=open(tmp_path / "sim.log", "w"), text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line, f"the simulator did not start: {(tmp_path / 'sim.log').read_text()}"
+        yield json.loads(line)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _health(port: int) -> dict:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/rl/actor/health", timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+    except OSError:
+        return {}
+
+
+async def _wait(predicate, timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached; the actor's log:\n{log.read_text()[-4000:]}")
+        await asyncio.sleep(0.1)
+
+
+async def _resting(rest: RestClient) -> list:
+    return [o async for o in rest.iter_orders(status="resting") if o.client_order_id.startswith(PREFIX)]
+
+
+async def test_sigterm_with_a_client_that_never_reads_cancels_every_order_and_exits_0(
+        simulator, api_key, models: Models, tmp_path: Path) -> None:
+    port, admin = _free_port(), _free_port()
+    log = tmp_path / "actor.log"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RL_ACTOR_ENVIRONMENT": "sim",
+           "RL_ACTOR_REST_URL": simulator["rest"], "RL_ACTOR_WS_URL": simulator["ws"],
+           "RL_ACTOR_API_KEY_ID": api_key.key_id, "RL_ACTOR_PRIVATE_KEY": api_key.private_pem,
+           "RL_ACTOR_REGISTRY": str(models.root), "RL_ACTOR_MODEL_ID": models.maker,  # one resting bid a market
+           "RL_ACTOR_TICK_INTERVAL": "0.2", "RL_ACTOR_CLIENT_ORDER_PREFIX": PREFIX}
+    actor = subprocess.Popen([str(BIN / "kalshi-actor"), "run", "--port", str(port), "--admin-port", str(admin)],
+                             env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    rest = RestClient(simulator["rest"], api_key.signer())
+    stuck = None
+    try:
+        async def ready() -> bool:
+            return bool(_health(admin).get("ready"))
+
+        async def resting() -> bool:
+            return len(await _resting(rest)) >= 2
+
+        await _wait(ready, 60, "the actor ready", log)
+        await _wait(resting, 30, "orders resting on the exchange", log)
+        stuck, sent = stuck_websocket(port)
+        assert sent > 0
+        signalled_at = time.time()
+        started = time.monotonic()
+        actor.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(actor.wait, EXIT_WAIT_S)
+        took = time.monotonic() - started
+        assert code == 0, log.read_text()[-3000:]
+        assert await _resting(rest) == []
+        created_after = [o for o in [o async for o in rest.iter_orders()] if o.client_order_id.startswith(PREFIX)
+                         and o.created_time is not None and o.created_time.timestamp() > signalled_at + 0.05]
+        assert created_after == []  # it stopped deciding at once
+        text = log.read_text()
+        assert "shutdown:" in text and "order(s) cancelled" in text
+        print(f"SIGTERM to exit with a non-reading client: {took:.2f} s")
+    finally:
+        if stuck is not None:
+            stuck.close()
+        if actor.poll() is None:
+            actor.kill()
+            actor.wait()
+        await rest.aclose()
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+async def test_sigterm_to_a_local_run_stops_its_simulator_and_removes_its_key(models: Models, tmp_path: Path) -> None:
+    port, admin = _free_port(), _free_port()
+    log = tmp_path / "actor.log"
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TMPDIR": str(tmpdir),
+           "RL_ACTOR_REGISTRY": str(models.root), "RL_ACTOR_MODEL_ID": models.hold}
+    actor = subprocess.Popen([str(BIN / "kalshi-actor"), "run", "--sim", "--sim-markets", "2", "--port", str(port),
+                              "--admin-port", str(admin)], env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        async def ready() -> bool:
+            return bool(_health(admin).get("ready"))
+
+        await _wait(ready, 60, "the actor ready", log)
+        (child,) = _children(actor.pid)
+        assert list(tmpdir.glob("kalshi-actor-*/private.pem"))  # the simulator's generated key
+        actor.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(actor.wait, EXIT_WAIT_S) == 0, log.read_text()[-3000:]
+        assert not Path(f"/proc/{child}").exists()  # the simulator stopped with it
+        assert list(tmpdir.glob("kalshi-actor-*")) == []  # the key is gone with its directory
+    finally:
+        if actor.poll() is None:
+            actor.kill()
+            actor.wait()
