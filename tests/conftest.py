@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -51,3 +55,20 @@ async def sim_server(api_key: ApiKey) -> AsyncIterator[RunningSim]:
     sim.add_key(api_key.key_id, api_key.public_pem)
     async with running(sim) as urls:
         yield RunningSim(sim, urls, api_key)
+
+
+@pytest.fixture
+def sim_process(api_key: ApiKey, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """``kalshi-actor sim`` (4 markets, real clock) as its own process, knowing ``api_key``; yields its URLs
+    (``rest``, ``ws``, ``admin``). Its log is ``tmp_path / "sim.log"``."""
+    log = tmp_path / "sim.log"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "kalshi-actor"), "sim", "--markets", "4", "--seed", "3",
+                             "--clock", "real", "--key", f"{api_key.key_id}={api_key.public_pem}"],
+                            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line, f"the simulator did not start: {log.read_text()}"
+        yield json.loads(line)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -4,11 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 
 from kalshi_actor.kalshi.ws import KalshiWebSocket
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (for a process that binds it itself)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def actor_health(port: int, token: str | None = None) -> dict:
+    """An actor's ``GET /rl/actor/health`` body on 127.0.0.1 (503 has the same body); {} when nothing answers."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/rl/actor/health",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+    except OSError:
+        return {}
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:

@@ -59,6 +59,23 @@ def _operator_settings(docs: list[dict], namespace: str = "ops") -> dict[str, st
     return {**env, "KALSHI_OPERATOR_NAMESPACE": namespace} if "KALSHI_OPERATOR_NAMESPACE" in env else env
 
 
+def _allows(rules: list[dict], group: str, resource: str, verb: str) -> bool:
+    return any(group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+               for rule in rules)
+
+
+def _children(actor, namespace: str, owner: dict) -> list[dict]:
+    """Every child the operator makes for ``actor`` (the NetworkPolicy with sample settings)."""
+    access = builders.Access("ops", {"app.kubernetes.io/name": "kalshi-actor-operator"},
+                             ({"ipBlock": {"cidr": "10.0.0.0/8"}}, {"namespaceSelector": {}}))
+    return [builders.config_map(actor, namespace, owner),
+            builders.deployment(actor, namespace, owner, default_image="x/actor:1"),
+            builders.service(actor.name, namespace, owner),
+            builders.admin_secret(actor.name, namespace, owner, {"token": "t" * 32, "viewer-token": "v" * 32}),
+            builders.network_policy(actor.name, namespace, owner, access),
+            builders.pod_monitor(actor.name, namespace, owner)]
+
+
 def test_helm_lint_strict() -> None:
     result = _run(_tool("helm"), "lint", "--strict", str(CHART))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -91,23 +108,6 @@ def test_rendered_chart_is_valid_kubernetes(values: list[str]) -> None:
         made = child["kind"] != "NetworkPolicy" or enabled
         for verb in ("get", "create", "patch"):
             assert _allows(rules, group, _plural(child["kind"]), verb) == made, (child["kind"], verb)
-
-
-def _allows(rules: list[dict], group: str, resource: str, verb: str) -> bool:
-    return any(group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
-               for rule in rules)
-
-
-def _children(actor, namespace: str, owner: dict) -> list[dict]:
-    """Every child the operator makes for ``actor`` (the NetworkPolicy with sample settings)."""
-    access = builders.Access("ops", {"app.kubernetes.io/name": "kalshi-actor-operator"},
-                             ({"ipBlock": {"cidr": "10.0.0.0/8"}}, {"namespaceSelector": {}}))
-    return [builders.config_map(actor, namespace, owner),
-            builders.deployment(actor, namespace, owner, default_image="x/actor:1"),
-            builders.service(actor.name, namespace, owner),
-            builders.admin_secret(actor.name, namespace, owner, {"token": "t" * 32, "viewer-token": "v" * 32}),
-            builders.network_policy(actor.name, namespace, owner, access),
-            builders.pod_monitor(actor.name, namespace, owner)]
     if "watchNamespaces={trading,research}" in values:
         assert "ClusterRole" not in kinds and {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"} == \
             {"trading", "research"}

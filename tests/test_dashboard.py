@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from actor_models import build_models
+from support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = json.loads((ROOT / "dashboards" / "kalshi-actor.json").read_text())
@@ -41,11 +41,6 @@ def _expr(target: dict) -> str:
         expr = expr.replace(name, value)
     return expr
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_dashboard_has_a_row_per_concern_and_its_variables() -> None:
@@ -78,7 +73,7 @@ def trading_actor(api_key, tmp_path: Path):
     urls = json.loads(sim.stdout.readline())
     key = tmp_path / "private.pem"
     key.write_text(api_key.private_pem)
-    port = _free_port()
+    port = free_port()
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RL_ACTOR_ENVIRONMENT": "sim",
            "RL_ACTOR_REST_URL": urls["rest"], "RL_ACTOR_WS_URL": urls["ws"], "RL_ACTOR_API_KEY_ID": api_key.key_id,
            "RL_ACTOR_PRIVATE_KEY_FILE": str(key), "RL_ACTOR_REGISTRY": str(models.root),
@@ -95,7 +90,7 @@ def trading_actor(api_key, tmp_path: Path):
 
 @pytest.fixture
 def prometheus(trading_actor: int, tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from kalshi_operator import handlers
 from kalshi_operator.actor_client import ActorClient, ActorUnreachable
 from kalshi_operator.apply import LAST_APPLIED
 from kube_support import ACTORS, PODMONITORS, Emulator, Kubectl, declare, running_operator, until, write_kubeconfig
+from support import free_port
 
 pytestmark = pytest.mark.kmock(cls=Emulator)
 
@@ -34,11 +34,6 @@ NETWORK_POLICIES = "networking.k8s.io/v1/networkpolicies"
 OPERATOR_LABELS = {"app.kubernetes.io/name": "kalshi-actor-operator", "app.kubernetes.io/instance": "kao"}
 TOKEN = re.compile(r"^[A-Za-z0-9._~-]{16,}$")  # what the actor accepts as RL_ACTOR_VIEWER_TOKEN
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _actor(name: str, **spec) -> dict:
@@ -52,10 +47,10 @@ def cluster(kmock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     config = write_kubeconfig(tmp_path / "kubeconfig", str(kmock.url).rstrip("/"))
     monkeypatch.setenv("KUBECONFIG", str(config))
     monkeypatch.setenv("KALSHI_OPERATOR_ACTOR_IMAGE", "registry.example/kalshi-actor:1")
-    port = _free_port()
+    port = free_port()
     monkeypatch.setenv("KALSHI_OPERATOR_METRICS_PORT", str(port))
     # no actor listens here: the push is attempted and reported, nothing else
-    monkeypatch.setenv("KALSHI_OPERATOR_ENDPOINTS", json.dumps({"default/alpha": f"http://127.0.0.1:{_free_port()}"}))
+    monkeypatch.setenv("KALSHI_OPERATOR_ENDPOINTS", json.dumps({"default/alpha": f"http://127.0.0.1:{free_port()}"}))
     _network_policy_settings(monkeypatch)
     return kmock, Kubectl(config), port
 

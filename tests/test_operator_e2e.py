@@ -22,10 +22,8 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,29 +31,11 @@ import yaml
 
 from actor_models import build_models
 from kube_support import Emulator, Kubectl, declare, running_operator, until, write_kubeconfig
+from support import actor_health, free_port
 
 pytestmark = pytest.mark.kmock(cls=Emulator)
 BIN = Path(sys.executable).parent
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def simulator(api_key, tmp_path: Path):
-    proc = subprocess.Popen([str(BIN / "kalshi-actor"), "sim", "--markets", "4", "--seed", "3", "--clock", "real",
-                             "--key", f"{api_key.key_id}={api_key.public_pem}"],
-                            stdout=subprocess.PIPE, stderr=open(tmp_path / "sim.log", "w"), text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line, f"the simulator did not start: {(tmp_path / 'sim.log').read_text()}"
-        yield json.loads(line)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _secret_value(emulator: Emulator, name: str, key: str) -> str:
@@ -117,23 +97,14 @@ def start_pod(emulator: Emulator, name: str, root: Path, pvcs: dict[str, Path], 
     return subprocess.Popen([str(BIN / "kalshi-actor"), *args], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _health(port: int, token: str | None) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/rl/actor/health",
-                                     headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:  # 503: not ready, same body
-        return json.loads(exc.read())
-
 
 async def test_model_edit_reaches_the_running_actor_and_a_bad_model_is_reported(
-        kmock, simulator, api_key, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        kmock, sim_process, api_key, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     models = build_models(tmp_path / "pv-models" / "team")
     declare(kmock)
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", str(kmock.url).rstrip("/"))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    port, admin_port = _free_port(), _free_port()
+    port, admin_port = free_port(), free_port()
     monkeypatch.setenv("KALSHI_OPERATOR_ENDPOINTS", json.dumps({"default/beta": f"http://127.0.0.1:{admin_port}"}))
     kubectl = Kubectl(kubeconfig)
     actor = None
@@ -146,7 +117,7 @@ async def test_model_edit_reaches_the_running_actor_and_a_bad_model_is_reported(
                 "apiVersion": "trading.kalshiflow.io/v1alpha1", "kind": "KalshiActor",
                 "metadata": {"name": "beta", "namespace": "default"},
                 "spec": {"modelId": models.hold, "environment": "sim", "marketLimit": 2, "tickInterval": 1.0,
-                         "exchange": {"restUrl": simulator["rest"], "wsUrl": simulator["ws"]},
+                         "exchange": {"restUrl": sim_process["rest"], "wsUrl": sim_process["ws"]},
                          "credentialsSecretRef": {"name": "sim-key"},
                          "registry": {"claimName": "models", "path": "team"}}})
             await until(lambda: kmock.object("apps/v1/deployments", "default", "beta"), what="the Deployment")
@@ -165,16 +136,16 @@ async def test_model_edit_reaches_the_running_actor_and_a_bad_model_is_reported(
             assert ka["status"]["riskState"] == "ACTIVE" and "pnl" in ka["status"]
             # the kubelet's probes carry no token: both ports give them the summary, the full body needs a token
             for probed in (port, admin_port):
-                assert set(_health(probed, None)) == {"ready", "live", "reasons"}
+                assert set(actor_health(probed, None)) == {"ready", "live", "reasons"}
             viewer_token = _secret_value(kmock, "beta-admin", "viewer-token")
-            assert _health(port, viewer_token)["active_model_id"] == models.hold
+            assert actor_health(port, viewer_token)["active_model_id"] == models.hold
 
             # a new model: pushed, served by the same process, shown active
             await kubectl.merge_patch("kalshiactor", "beta", {"spec": {"modelId": models.maker}})
             ka = await until(lambda: _status(kubectl, lambda s: s.get("activeModelId") == models.maker),
                              timeout=30, what="the new model active in the status")
             assert ka["status"]["targetModelId"] == models.maker and _condition(ka, "ModelLoaded") == "True"
-            assert _health(admin_port, admin_token)["active_model_id"] == models.maker
+            assert actor_health(admin_port, admin_token)["active_model_id"] == models.maker
             assert actor.poll() is None  # no restart: the same process serves it
             assert "ConfigApplied" in await kubectl("get", "events", "-o", "json")
 
@@ -187,7 +158,7 @@ async def test_model_edit_reaches_the_running_actor_and_a_bad_model_is_reported(
             assert "no-such-model" in ka["status"]["lastFailure"]["message"]
             model_loaded = next(c for c in ka["status"]["conditions"] if c["type"] == "ModelLoaded")
             assert (model_loaded["status"], model_loaded["reason"]) == ("False", "ModelLoadFailed")
-            assert _health(admin_port, admin_token)["active_model_id"] == models.maker and actor.poll() is None
+            assert actor_health(admin_port, admin_token)["active_model_id"] == models.maker and actor.poll() is None
         finally:
             if actor is not None:
                 actor.send_signal(signal.SIGTERM)  # the pod's stop: cancel orders, exit

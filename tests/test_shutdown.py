@@ -13,10 +13,8 @@ is read with signed REST calls.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,50 +24,17 @@ import pytest
 
 from actor_models import Models, build_models
 from kalshi_actor.kalshi.rest import RestClient
-from support import stuck_websocket
+from support import actor_health, free_port, stuck_websocket
 
 BIN = Path(sys.executable).parent
 PREFIX = "ka-term-"
 EXIT_WAIT_S = 40  # below the pod's 45 s grace period: past it, SIGKILL would leave the orders resting
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     return build_models(tmp_path_factory.mktemp("registry"))
 
-
-@pytest.fixture
-def simulator(api_key, tmp_path: Path):
-    """``kalshi-actor sim`` on a real clock, as its own process; yields its URLs."""
-    proc = subprocess.Popen([str(BIN / "kalshi-actor"), "sim", "--markets", "4", "--seed", "5", "--clock", "real",
-                             "--key", f"{api_key.key_id}={api_key.public_pem}"],
-                            stdout=subprocess.PIPE, stderr=open(tmp_path / "sim.log", "w"), text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line, f"the simulator did not start: {(tmp_path / 'sim.log').read_text()}"
-        yield json.loads(line)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _health(port: int) -> dict:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/rl/actor/health", timeout=5) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return json.loads(exc.read())
-    except OSError:
-        return {}
 
 
 async def _wait(predicate, timeout: float, what: str, log: Path) -> None:
@@ -85,21 +50,21 @@ async def _resting(rest: RestClient) -> list:
 
 
 async def test_sigterm_with_a_client_that_never_reads_cancels_every_order_and_exits_0(
-        simulator, api_key, models: Models, tmp_path: Path) -> None:
-    port, admin = _free_port(), _free_port()
+        sim_process, api_key, models: Models, tmp_path: Path) -> None:
+    port, admin = free_port(), free_port()
     log = tmp_path / "actor.log"
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RL_ACTOR_ENVIRONMENT": "sim",
-           "RL_ACTOR_REST_URL": simulator["rest"], "RL_ACTOR_WS_URL": simulator["ws"],
+           "RL_ACTOR_REST_URL": sim_process["rest"], "RL_ACTOR_WS_URL": sim_process["ws"],
            "RL_ACTOR_API_KEY_ID": api_key.key_id, "RL_ACTOR_PRIVATE_KEY": api_key.private_pem,
            "RL_ACTOR_REGISTRY": str(models.root), "RL_ACTOR_MODEL_ID": models.maker,  # one resting bid a market
            "RL_ACTOR_TICK_INTERVAL": "0.2", "RL_ACTOR_CLIENT_ORDER_PREFIX": PREFIX}
     actor = subprocess.Popen([str(BIN / "kalshi-actor"), "run", "--port", str(port), "--admin-port", str(admin)],
                              env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    rest = RestClient(simulator["rest"], api_key.signer())
+    rest = RestClient(sim_process["rest"], api_key.signer())
     stuck = None
     try:
         async def ready() -> bool:
-            return bool(_health(admin).get("ready"))
+            return bool(actor_health(admin).get("ready"))
 
         async def resting() -> bool:
             return len(await _resting(rest)) >= 2
@@ -136,7 +101,7 @@ def _children(pid: int) -> list[int]:
 
 
 async def test_sigterm_to_a_local_run_stops_its_simulator_and_removes_its_key(models: Models, tmp_path: Path) -> None:
-    port, admin = _free_port(), _free_port()
+    port, admin = free_port(), free_port()
     log = tmp_path / "actor.log"
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
@@ -146,7 +111,7 @@ async def test_sigterm_to_a_local_run_stops_its_simulator_and_removes_its_key(mo
                               "--admin-port", str(admin)], env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     try:
         async def ready() -> bool:
-            return bool(_health(admin).get("ready"))
+            return bool(actor_health(admin).get("ready"))
 
         await _wait(ready, 60, "the actor ready", log)
         (child,) = _children(actor.pid)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 
 from actor_models import build_models
 from kalshi_actor.kalshi.auth import generate_rsa_keypair, new_key_id
+from support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "actor" / "web"
@@ -52,11 +52,6 @@ def _require_browser_tools() -> str:
     return node
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _secrets(key_id: str, private_pem: str) -> list[str]:
     """What must never reach the page: the key id, the admin token, every line of the private key's body."""
@@ -80,7 +75,7 @@ def test_actor_trading_view_in_chromium(tmp_path: Path) -> None:
         line = sim.stdout.readline() if sim.stdout else ""
         assert line, f"the simulator did not start (exit status {sim.poll()})"
         urls = json.loads(line)
-        port = _free_port()
+        port = free_port()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         actor_log = ARTIFACTS / "actor.log"
         actor_log.unlink(missing_ok=True)
@@ -91,7 +86,7 @@ def test_actor_trading_view_in_chromium(tmp_path: Path) -> None:
             "RL_ACTOR_API_KEY_ID": key_id, "RL_ACTOR_PRIVATE_KEY_FILE": str(private),
             "RL_ACTOR_REGISTRY": str(models.root), "RL_ACTOR_MODEL_ID": models.taker,
             "RL_ACTOR_ADMIN_TOKEN": ADMIN_TOKEN, "RL_ACTOR_VIEWER_TOKEN": VIEWER_TOKEN, "RL_ACTOR_TICK_INTERVAL": "1.0",
-            "E2E_ACTOR_CMD": json.dumps([*cli, "run", "--port", str(port), "--admin-port", str(_free_port())]),
+            "E2E_ACTOR_CMD": json.dumps([*cli, "run", "--port", str(port), "--admin-port", str(free_port())]),
             "E2E_ACTOR_PORT": str(port),
             "E2E_ACTOR_LOG": str(actor_log), "E2E_ARTIFACTS": str(ARTIFACTS),
             "E2E_SECRETS": json.dumps(_secrets(key_id, private_pem)), "CHROMIUM_PATH": CHROMIUM,
