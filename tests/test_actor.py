@@ -318,6 +318,13 @@ async def test_a_dropped_connection_and_a_seq_gap_heal_and_stale_books_are_never
             assert (book.yes, book.no) == (s.engine.book(ticker, "yes"), s.engine.book(ticker, "no"))
         assert decided and not any(stale for _, stale in decided)
         assert actor_figures(s) == exchange_figures(s)
+        # /metrics counts what happened, from the feed's own figures (the dashboard plots these)
+        metrics = (await s.http.get("/metrics")).text
+        assert _sample(metrics, "kalshi_actor_exchange_reconnects_total") == stats.reconnects >= 1
+        assert _sample(metrics, "kalshi_actor_sequence_gaps_total") == stats.gaps >= 1
+        assert _sample(metrics, "kalshi_actor_resyncs_total") == stats.resyncs >= 1
+        assert _sample(metrics, 'kalshi_actor_book_frames_total{kind="snapshot"}') == stats.snapshots > 3
+        assert _sample(metrics, 'kalshi_actor_book_frames_total{kind="delta"}') == stats.deltas > 0
 
 
 async def test_a_failing_decision_is_reported_and_the_feed_goes_on(sim_server, models: Models) -> None:

@@ -26,6 +26,7 @@ from kalshi_actor.actor.config import ActorConfig, ConfigChange, apply_changes, 
 from kalshi_actor.actor.events import EventHub
 from kalshi_actor.actor.metrics import ActorMetrics
 from kalshi_actor.actor.risk import RiskState
+from kalshi_actor.kalshi.ws import WSStats
 from support import stuck_websocket, until
 
 TOKEN = "admin-token-0123456789abcdef"
@@ -393,9 +394,7 @@ async def test_metrics_are_prefixed_and_per_market_labels_bounded(served, actor:
     m.observe_inference(0.0002, batch_size=100)
     m.observe_tick(0.003)
     m.tick_skipped()
-    m.book_frame("delta", 10)
-    m.sequence_gap()
-    m.resync()
+    m.track_feed(WSStats(snapshots=2, deltas=10, gaps=1, resyncs=1, reconnects=3))  # the feed's own counts
     m.order("place", "accepted")
     m.reject("insufficient_balance")
     m.fill("yes", is_taker=False, count=250)
@@ -418,6 +417,8 @@ async def test_metrics_are_prefixed_and_per_market_labels_bounded(served, actor:
                      "risk_state", "model_info", "model_reloads_total", "exchange_connected", "ws_clients",
                      "config_changes_total", "events_total"):
         assert f"kalshi_actor_{expected}" in names, expected
+    assert 'kalshi_actor_book_frames_total{kind="delta"} 10.0' in text
+    assert "kalshi_actor_sequence_gaps_total 1.0" in text and "kalshi_actor_exchange_reconnects_total 3.0" in text
     assert 'kalshi_actor_position_contracts{market="KXB-2"} -3.0' in text
     assert 'kalshi_actor_market_pnl_dollars{kind="total",market="KXA-1"} 1.18' in text
     assert 'kalshi_actor_risk_state{state="REDUCING"} 1.0' in text

@@ -88,6 +88,7 @@ class Actor:
         self.ws = KalshiWebSocket(signer, config.ws_url, on_event=self._on_event)
         self.md = MarketData(ingestor=self.ws.ingestor)
         self.ws.feed = self._on_frame  # live frames take the training ingest path
+        self.metrics.track_feed(self.ws.stats)
         self.portfolio = Portfolio(0)
         self.orders = LiveOrderManager(self.rest, self.portfolio, config.client_order_prefix, on_start="cancel",
                                        books=self.md.books, on_fill=self._on_fill)

@@ -15,8 +15,8 @@ inference_latency_seconds                    histogram   one batched forward pas
 inference_batch_size                         histogram   markets per forward pass
 tick_duration_seconds                        histogram
 ticks_total / ticks_skipped_total            counter     skipped: late ticks not run
-book_frames_total                            counter     kind = snapshot | delta
-sequence_gaps_total / resyncs_total          counter
+book_frames_total                            counter     kind = snapshot | delta (the feed's own counts)
+sequence_gaps_total / resyncs_total          counter     the feed's own counts
 books_stale                                  gauge       markets whose book is stale or gapped
 book_age_seconds                             gauge       market: since its book last changed
 orders_total                                 counter     action, result
@@ -35,7 +35,7 @@ model_loaded_timestamp_seconds               gauge
 model_reloads_total                          counter     result = ok | failed
 config_changes_total                         counter     result = applied | refused (fields)
 exchange_connected                           gauge       1 = connected
-exchange_reconnects_total                    counter
+exchange_reconnects_total                    counter     the feed's own count
 ws_clients / ws_clients_dropped_total        gauge/ctr   the event hub's WebSocket clients
 events_total                                 counter     type (events published)
 ===========================================  ==========  ====================================
@@ -54,6 +54,7 @@ from prometheus_client.registry import Collector
 from ..units import COUNT_SCALE, MONEY_SCALE, Count, Money
 
 if TYPE_CHECKING:
+    from ..kalshi.ws import WSStats
     from .events import EventHub
 
 __all__ = [
@@ -107,11 +108,6 @@ class ActorMetrics:
         self._skipped = Counter(f"{p}ticks_skipped", "Ticks skipped because the previous one ran late.", registry=r)
         self._decision_errors = Counter(f"{p}decision_errors", "Decisions that raised (the feed went on; the health "
                                         "endpoint's last_error says why).", registry=r)
-        frames = Counter(f"{p}book_frames", "Order book frames applied.", ["kind"], registry=r)
-        self._frames = {kind: frames.labels(kind) for kind in ("snapshot", "delta")}
-        self._gaps = Counter(f"{p}sequence_gaps", "Sequence gaps on the book feed.", registry=r)
-        self._resyncs = Counter(f"{p}resyncs", "Book re-synchronisations (snapshots after a gap or reconnect).",
-                                registry=r)
         self._stale = Gauge(f"{p}books_stale", "Markets whose book is stale or gapped.", registry=r)
         self._book_age = Gauge(f"{p}book_age_seconds", "Seconds since a market's book last changed.", ["market"],
                                registry=r)
@@ -150,9 +146,9 @@ class ActorMetrics:
                           registry=r)
         self._changes = {res: changes.labels(res) for res in ("applied", "refused")}
         self._connected = Gauge(f"{p}exchange_connected", "1 when connected to the exchange.", registry=r)
-        self._reconnects = Counter(f"{p}exchange_reconnects", "Reconnections to the exchange.", registry=r)
         self._markets: set[str] = set()
         self._hub_collector: _EventHubCollector | None = None
+        self._feed_collector: _FeedCollector | None = None
 
     # --- decisions ---
 
@@ -176,14 +172,15 @@ class ActorMetrics:
 
     # --- market data ---
 
-    def book_frame(self, kind: Literal["snapshot", "delta"], count: int = 1) -> None:
-        self._frames[kind].inc(count)
-
-    def sequence_gap(self) -> None:
-        self._gaps.inc()
-
-    def resync(self) -> None:
-        self._resyncs.inc()
+    def track_feed(self, stats: WSStats) -> None:
+        """Expose the exchange feed's own counters (frames applied, gaps, resyncs, reconnects), read at
+        scrape time from the client's :class:`~kalshi_actor.kalshi.ws.WSStats`: one source, never a copy
+        that can lag or be forgotten."""
+        if self._feed_collector is None:
+            self._feed_collector = _FeedCollector(stats)
+            self.registry.register(self._feed_collector)
+        else:
+            self._feed_collector.stats = stats
 
     def set_books(self, stale: int, ages_s: Mapping[str, float] | None = None) -> None:
         """How many books are stale, and (optionally) each traded market's book age in seconds."""
@@ -300,9 +297,6 @@ class ActorMetrics:
     def set_exchange_connected(self, connected: bool) -> None:
         self._connected.set(1 if connected else 0)
 
-    def exchange_reconnect(self) -> None:
-        self._reconnects.inc()
-
     def track_event_hub(self, hub: EventHub) -> None:
         """Expose the hub's clients, drops and event counts (read at scrape time). Idempotent."""
         if self._hub_collector is None:
@@ -316,6 +310,29 @@ class ActorMetrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""
         return generate_latest(self.registry)
+
+
+class _FeedCollector(Collector):
+    def __init__(self, stats: WSStats | None) -> None:
+        self.stats = stats
+
+    def describe(self) -> list[Any]:
+        return _FeedCollector(None).collect()
+
+    def collect(self) -> list[Any]:
+        stats = self.stats
+        frames = CounterMetricFamily(f"{PREFIX}book_frames", "Order book frames applied.", labels=["kind"])
+        gaps = CounterMetricFamily(f"{PREFIX}sequence_gaps", "Sequence gaps on the book feed.")
+        resyncs = CounterMetricFamily(f"{PREFIX}resyncs", "Book re-synchronisations (a snapshot asked for after a "
+                                                          "gap or an impossible delta).")
+        reconnects = CounterMetricFamily(f"{PREFIX}exchange_reconnects", "Reconnections to the exchange.")
+        if stats is not None:
+            frames.add_metric(["snapshot"], stats.snapshots)
+            frames.add_metric(["delta"], stats.deltas)
+            gaps.add_metric([], stats.gaps)
+            resyncs.add_metric([], stats.resyncs)
+            reconnects.add_metric([], stats.reconnects)
+        return [frames, gaps, resyncs, reconnects]
 
 
 class _EventHubCollector(Collector):

@@ -70,6 +70,8 @@ class WSStats:
     """Counters of one client (or ingestor); read them, never reset them mid-run."""
 
     frames: int = 0
+    snapshots: int = 0  # book snapshots applied
+    deltas: int = 0  # book deltas applied
     malformed: int = 0
     gaps: int = 0
     resyncs: int = 0  # get_snapshot / resubscribe recoveries started
@@ -163,7 +165,9 @@ class FrameIngestor:
             side = msg.side
             if self.yes_priced_sids and side == "no" and sid in self.yes_priced_sids:
                 price = ONE_DOLLAR - price
-            if not self.store.apply_delta(msg.market_ticker, side, price, delta, msg.ts_ms):
+            if self.store.apply_delta(msg.market_ticker, side, price, delta, msg.ts_ms):
+                stats.deltas += 1
+            else:
                 self._not_applied(sid, msg.market_ticker)
             return None
         if kind is F.OrderbookSnapshotFrame:
@@ -203,6 +207,7 @@ class FrameIngestor:
         if frame.sid in self.yes_priced_sids:
             no = [(ONE_DOLLAR - p, s) for p, s in no]
         self.store.apply_snapshot(msg.market_ticker, yes, no, market_id=msg.market_id)
+        self.stats.snapshots += 1
         if frame.sid is not None:
             self.sid_tickers.setdefault(frame.sid, set()).add(msg.market_ticker)
 
