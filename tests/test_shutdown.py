@@ -13,6 +13,7 @@ is read with signed REST calls.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -100,12 +101,14 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-async def test_sigterm_to_a_local_run_stops_its_simulator_and_removes_its_key(models: Models, tmp_path: Path) -> None:
+async def test_sigterm_to_a_local_run_stops_its_simulator_removes_its_key_and_it_logs_as_configured(models: Models, tmp_path: Path) -> None:
     port, admin = free_port(), free_port()
     log = tmp_path / "actor.log"
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TMPDIR": str(tmpdir),
+    config = tmp_path / "actor.yaml"  # as the pod gets it: a ConfigMap's file (its log format counts with --sim too)
+    config.write_text("log_format: json\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TMPDIR": str(tmpdir), "RL_ACTOR_CONFIG_FILE": str(config),
            "RL_ACTOR_REGISTRY": str(models.root), "RL_ACTOR_MODEL_ID": models.hold}
     actor = subprocess.Popen([str(BIN / "kalshi-actor"), "run", "--sim", "--sim-markets", "2", "--port", str(port),
                               "--admin-port", str(admin)], env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
@@ -120,6 +123,8 @@ async def test_sigterm_to_a_local_run_stops_its_simulator_and_removes_its_key(mo
         assert await asyncio.to_thread(actor.wait, EXIT_WAIT_S) == 0, log.read_text()[-3000:]
         assert not Path(f"/proc/{child}").exists()  # the simulator stopped with it
         assert list(tmpdir.glob("kalshi-actor-*")) == []  # the key is gone with its directory
+        records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        assert any(r["message"].startswith("serving model") for r in records), log.read_text()[-2000:]
     finally:
         if actor.poll() is None:
             actor.kill()

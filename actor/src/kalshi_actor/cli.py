@@ -273,9 +273,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     listen = Listen(args.host, args.port, args.admin_host, args.admin_port)
     try:
-        if args.sim:
-            configure_logging(os.environ.get("RL_ACTOR_LOG_FORMAT", "text"), args.log_level.upper())
-            run_with_simulator(os.environ, listen, args.sim_markets, args.sim_seed)
+        if args.sim:  # the config (and so its log format) exists once the simulator gave its address
+            run_with_simulator(os.environ, listen, args.sim_markets, args.sim_seed, args.log_level.upper())
         else:
             config = load_config(os.environ)
             configure_logging(config.log_format, args.log_level.upper())

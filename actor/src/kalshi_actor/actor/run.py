@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..kalshi.auth import generate_rsa_keypair, new_key_id
 from .app import create_app, serve
-from .config import ActorConfig, load_config
+from .config import ActorConfig, configure_logging, load_config
 from .loop import Actor
 
 WEB_DIR_ENV = "KALSHI_ACTOR_WEB_DIR"  # not RL_ACTOR_*: the config refuses unknown RL_ACTOR_ variables
@@ -67,7 +67,11 @@ def simulator(markets: int, seed: int, initial_balance: str) -> Iterator[Mapping
                 proc.kill()
 
 
-def run_with_simulator(environ: Mapping[str, str], listen: Listen, markets: int, seed: int) -> None:
-    """The local run: a simulator with ``markets`` live markets and an actor trading it."""
+def run_with_simulator(environ: Mapping[str, str], listen: Listen, markets: int, seed: int,
+                       log_level: str = "INFO") -> None:
+    """The local run: a simulator with ``markets`` live markets and an actor trading it. Logging follows the
+    configuration (``log_format`` from the environment or the config file), as without the simulator."""
     with simulator(markets, seed, environ.get("RL_ACTOR_INITIAL_CASH", "10000")) as settings:
-        run(load_config({**environ, **settings}), listen)
+        config = load_config({**environ, **settings})
+        configure_logging(config.log_format, log_level)
+        run(config, listen)
