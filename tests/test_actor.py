@@ -9,6 +9,7 @@ PPO policies published to a temporary registry (tests/actor_models.py).
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from kalshi_actor.actor.config import ActorConfig
 from kalshi_actor.actor.loop import Actor
 from kalshi_actor.kalshi.rest import RestClient
 from kalshi_actor.sim.types import OrderStatus, TimeInForce
+from kalshi_actor.trading.types import Action
 from kalshi_actor.units import ONE_DOLLAR, parse_count, parse_money
 from support import until
 
@@ -246,7 +248,13 @@ async def test_health_events_and_metrics(sim_server, models: Models) -> None:
         seqs = [e["seq"] for e in seen]
         assert seqs == list(range(first["seq"] + 1, first["seq"] + 1 + len(seqs)))  # no gap, no duplicate
         fill = next(e["data"] for e in seen if e["type"] == "actor_fill")
-        assert fill["ticker"] in body["markets"] and parse_count(fill["count"]) > 0
+        assert fill["market_ticker"] in body["markets"] and parse_count(fill["count"]) > 0
+        action = next(e for e in seen if e["type"] == "actor_action")  # the product's event contract
+        assert action["data"]["market_ticker"] in body["markets"] and type(action["data"]["action"]) is int
+        assert action["data"]["action_name"] == Action(action["data"]["action"]).name
+        for event in seen:
+            stamp = datetime.strptime(event["data"]["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z")
+            assert round(stamp.timestamp() * 1000) == event["ts_ms"], event
         order = next(e["data"] for e in seen if e["type"] == "actor_order")
         assert order["status"] == "placed" and order["client_order_id"].startswith(PREFIX)
 

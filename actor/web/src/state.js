@@ -151,7 +151,7 @@ function applySnapshot(state, frame, now) {
     status,
     model: data.model ?? null,
     pnl: data.pnl ?? null,
-    positions: Object.fromEntries((data.positions ?? []).map((p) => [p.ticker, p])),
+    positions: Object.fromEntries((data.positions ?? []).map((p) => [p.market_ticker, p])),
   };
   // The recent events (oldest first) fill in what this view missed. From the same process, only
   // those after what was applied; from a new one (seqs restart), all of them.
@@ -173,7 +173,7 @@ function applyEvent(next, frame, epoch) {
   const data = frame.data ?? {};
   switch (frame.type) {
     case "actor_position":
-      if (data.ticker) next.positions = { ...next.positions, [data.ticker]: data };
+      if (data.market_ticker) next.positions = { ...next.positions, [data.market_ticker]: data };
       break;
     case "actor_pnl":
       next.pnl = data;

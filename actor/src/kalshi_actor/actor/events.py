@@ -16,7 +16,7 @@ The snapshot's ``seq`` is the last event it reflects: the next frame has ``seq +
 Event types (the loop publishes them; the web view reads them):
 
 ====================  ==========================================================
-``actor_action``      the policy's decision for a market (ticker, action, ...)
+``actor_action``      the policy's decision for a market (action number and name, model)
 ``actor_order``       an order placed, amended, cancelled or rejected (with reason)
 ``actor_fill``        a fill of one of our orders
 ``actor_position``    a market's position after a change
@@ -24,6 +24,11 @@ Event types (the loop publishes them; the web view reads them):
 ``actor_status``      connection, risk state, paused, markets, errors
 ``actor_model``       model loaded / reload failed (id, algorithm, result, message)
 ====================  ==========================================================
+
+Every event's ``data`` carries ``timestamp`` (ISO 8601 UTC, the event's ``ts_ms``) and, where the
+event is about a market, ``market_ticker``: the product's event contract, e.g.
+``{"type": "actor_action", "data": {"market_ticker": "KX-1", "action": 1, "action_name": "BUY_YES_LIMIT",
+"timestamp": "2025-01-10T15:30:00.000Z", ...}}``.
 
 Convention for ``data``: money as dollar strings (``format_money``: ``"12.3400"``), prices as
 dollar strings (``format_price``), counts as contract strings (``format_count``): exact, as
@@ -80,6 +85,11 @@ class _Socket(Protocol):
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _iso(ts_ms: int) -> str:
+    """``1764000000123`` -> ``"2025-11-24T16:00:00.123Z"`` (the event contract's ISO-8601 UTC timestamp)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts_ms // 1000)) + f".{ts_ms % 1000:03d}Z"
 
 
 class _Client:
@@ -163,8 +173,8 @@ class EventHub:
         if type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type!r}; expected one of {sorted(EVENT_TYPES)}")
         self._seq = seq = self._seq + 1
-        frame = orjson.dumps({"type": type, "seq": seq, "ts_ms": _now_ms() if ts_ms is None else ts_ms,
-                              "data": data})
+        ts_ms = _now_ms() if ts_ms is None else ts_ms
+        frame = orjson.dumps({"type": type, "seq": seq, "ts_ms": ts_ms, "data": {**data, "timestamp": _iso(ts_ms)}})
         self._recent[type].append((seq, frame))
         self.published[type] += 1
         if self._clients:

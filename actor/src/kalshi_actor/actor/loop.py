@@ -284,7 +284,8 @@ class Actor:
             intents += intents_for_action(action, books.books[ticker], md.markets[ticker].grid,
                                           position.count if position else 0, orders.working(ticker), config,
                                           book_has_own_orders=True)
-            self.events.publish("actor_action", {"ticker": ticker, "action": Action(action).name,
+            self.events.publish("actor_action", {"market_ticker": ticker, "action": action,
+                                                 "action_name": _action_name(config, action),
                                                  "model_id": policy.model_id, "exchange_ts_ms": now_ms})
         self.decisions += 1
         decision = self.risk.check(intents, portfolio, orders.orders(), books.books)
@@ -292,7 +293,7 @@ class Actor:
             self._on_risk_transition(decision.transition)
         for intent, reason in decision.rejected:
             self.metrics.order(_action_of(intent), "blocked")
-            self.events.publish("actor_order", {"ticker": intent.ticker, "status": "blocked", "reason": reason,
+            self.events.publish("actor_order", {"market_ticker": intent.ticker, "status": "blocked", "reason": reason,
                                                 **_intent_data(intent)})
         if decision.allowed:
             sending = {i.ticker for i in decision.allowed}
@@ -313,7 +314,7 @@ class Actor:
         self.metrics.order(result.action, _ACCEPTED.get(result.outcome, "error"))
         if result.outcome == "rejected":
             self.metrics.reject(result.code)
-        data = {"ticker": result.ticker, "status": result.outcome, "order_id": result.order_id,
+        data = {"market_ticker": result.ticker, "status": result.outcome, "order_id": result.order_id,
                 "client_order_id": result.client_order_id, "action": result.action, **_intent_data(result.intent)}
         if result.outcome in ("rejected", "refused", "unknown"):
             data["reason"] = result.code or result.message
@@ -332,7 +333,7 @@ class Actor:
 
     def _on_fill(self, fill: FillEvent) -> None:
         self.metrics.fill(fill.side, fill.is_taker, fill.count)
-        self.events.publish("actor_fill", {"ticker": fill.ticker, "order_id": fill.order_id, "side": fill.side,
+        self.events.publish("actor_fill", {"market_ticker": fill.ticker, "order_id": fill.order_id, "side": fill.side,
                                            "price": format_price(fill.price), "count": format_count(fill.count),
                                            "fee": format_money(fill.fee), "is_taker": fill.is_taker,
                                            "trade_id": fill.trade_id, "exchange_ts_ms": fill.ts_ms})
@@ -479,7 +480,7 @@ class Actor:
         pos = self.portfolio.position(ticker)
         books = self.md.books.books
         working = self.orders.working(ticker)
-        return {"ticker": ticker, "position": format_count(pos.count), "cost_basis": format_money(pos.cost_basis),
+        return {"market_ticker": ticker, "position": format_count(pos.count), "cost_basis": format_money(pos.cost_basis),
                 "realized": format_money(pos.realized_pnl), "fees": format_money(pos.fees_paid),
                 "unrealized": format_money(self.portfolio.unrealized_pnl(books, self._mark(), ticker)),
                 "resting_orders": len(working), "mark": _mark_of(pos.count, self.md.books.get(ticker), self._mark()),
@@ -538,6 +539,12 @@ class Actor:
             self._error(f"{task.get_name()} failed: {type(exc).__name__}: {exc}")
             if task.get_name() == "actor-startup":
                 self._alive = False  # nothing will trade: let the liveness probe restart the pod
+
+
+def _action_name(config: Any, action: int) -> str:
+    """The event contract's name of an action (``"BUY_YES_LIMIT"``), from the model's own action config."""
+    names = getattr(config, "action_names", None)
+    return names[action].upper() if names is not None else Action(action).name
 
 
 def _action_of(intent: OrderIntent) -> str:

@@ -27,8 +27,8 @@ export function activityRows(state, { market = "", type = "all", hideHold = true
   const rows = [];
   for (const list of lists) {
     for (const e of list) {
-      if (market && e.data.ticker !== market) continue;
-      if (hideHold && e.type === "actor_action" && e.data.action === "HOLD") continue;
+      if (market && e.data.market_ticker !== market) continue;
+      if (hideHold && e.type === "actor_action" && e.data.action_name === "HOLD") continue;
       rows.push(e);
     }
   }
@@ -44,7 +44,7 @@ export function describe(e) {
   const d = e.data;
   switch (e.type) {
     case "actor_action":
-      return { text: d.action, tone: d.action === "HOLD" ? "muted" : "" };
+      return { text: d.action_name, tone: d.action_name === "HOLD" ? "muted" : "" };
     case "actor_fill":
       return {
         text: `bought ${count(d.count)} ${side(d.side)} @ ${price(d.price)} · fee ${money(d.fee)}${d.is_taker ? " · taker" : " · maker"}`,
@@ -76,7 +76,7 @@ export function ActivityLog({ state, onSelect }) {
     [state.fills, state.orders, state.actions, state.system, market, type, hideHold]);
   const markets = useMemo(() => {
     const seen = new Set(Object.keys(state.positions));
-    for (const list of [state.fills, state.orders, state.actions]) for (const e of list) if (e.data.ticker) seen.add(e.data.ticker);
+    for (const list of [state.fills, state.orders, state.actions]) for (const e of list) if (e.data.market_ticker) seen.add(e.data.market_ticker);
     return [...seen].sort();
   }, [state.positions, state.fills, state.orders, state.actions]);
 
@@ -107,8 +107,8 @@ export function ActivityLog({ state, onSelect }) {
               <li key={e.key} className={`log-row ${tone}`} data-testid="activity-row" data-type={kind} data-key={e.key}>
                 <time className="log-time">{clock(e.ts_ms)}</time>
                 <span className={`log-kind kind-${kind}`}>{kind}</span>
-                <button type="button" className="log-market" onClick={() => e.data.ticker && onSelect(e.data.ticker)}
-                        disabled={!e.data.ticker}>{e.data.ticker ?? ""}</button>
+                <button type="button" className="log-market" onClick={() => e.data.market_ticker && onSelect(e.data.market_ticker)}
+                        disabled={!e.data.market_ticker}>{e.data.market_ticker ?? ""}</button>
                 <span className="log-text">{text}</span>
               </li>
             );

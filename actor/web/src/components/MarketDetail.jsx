@@ -41,8 +41,8 @@ export function MarketDetail({ ticker, state, onClose }) {
   if (!ticker) return null;
   const p = state.positions[ticker];
   const { asks, bids } = ladder(p?.book, p?.orders);
-  const fills = state.fills.filter((e) => e.data.ticker === ticker).slice(0, 50);
-  const orders = state.orders.filter((e) => e.data.ticker === ticker).slice(0, 50);
+  const fills = state.fills.filter((e) => e.data.market_ticker === ticker).slice(0, 50);
+  const orders = state.orders.filter((e) => e.data.market_ticker === ticker).slice(0, 50);
   const pos = position(p?.position ?? "0");
   return (
     <div className="drawer-backdrop" onClick={onClose}>

@@ -5,7 +5,7 @@ import { useMemo, useState } from "react";
 import { averageCostPips, centsOfPips, fixed, money, position, price, sign } from "../format.js";
 
 const COLUMNS = [
-  { key: "ticker", label: "Market", value: (p) => p.ticker, text: true },
+  { key: "ticker", label: "Market", value: (p) => p.market_ticker, text: true },
   { key: "position", label: "Position", value: (p) => fixed(p.position ?? "0", 2) },
   { key: "avg", label: "Avg cost", value: (p) => averageCostPips(p.cost_basis, p.position) ?? -Infinity },
   { key: "mark", label: "Mark", value: (p) => (p.mark == null ? -Infinity : fixed(p.mark, 6)) },
@@ -25,7 +25,7 @@ export function sortPositions(rows, sort) {
     const x = column.value(a);
     const y = column.value(b);
     const c = column.text ? String(x).localeCompare(String(y)) : x - y;
-    return c !== 0 ? c * dir : a.ticker.localeCompare(b.ticker);
+    return c !== 0 ? c * dir : a.market_ticker.localeCompare(b.market_ticker);
   });
 }
 
@@ -60,12 +60,12 @@ export function PositionsTable({ positions, onSelect, selected }) {
               const pos = position(p.position);
               const resting = p.resting_orders ?? 0;
               return (
-                <tr key={p.ticker} data-testid="position-row" data-ticker={p.ticker}
-                    className={`${pos.side === "flat" ? "flat" : ""} ${selected === p.ticker ? "selected" : ""}`}
-                    onClick={() => onSelect(p.ticker)} tabIndex={0}
-                    onKeyDown={(e) => (e.key === "Enter" ? onSelect(p.ticker) : null)}>
+                <tr key={p.market_ticker} data-testid="position-row" data-ticker={p.market_ticker}
+                    className={`${pos.side === "flat" ? "flat" : ""} ${selected === p.market_ticker ? "selected" : ""}`}
+                    onClick={() => onSelect(p.market_ticker)} tabIndex={0}
+                    onKeyDown={(e) => (e.key === "Enter" ? onSelect(p.market_ticker) : null)}>
                   <td className="ticker">
-                    <span className="ticker-text">{p.ticker}</span>
+                    <span className="ticker-text">{p.market_ticker}</span>
                     {resting > 0 && (
                       <span className="resting" data-testid="resting-marker" title={`${resting} resting order(s)`}>
                         {resting} resting

@@ -12,25 +12,26 @@ export function pnl(total = "0.0000", extra = {}) {
 }
 
 export function position(ticker, extra = {}) {
-  return { ticker, position: "1.00", cost_basis: "0.5600", realized: "0.0000", fees: "0.0100", unrealized: "-0.0100",
+  return { market_ticker: ticker, position: "1.00", cost_basis: "0.5600", realized: "0.0000", fees: "0.0100", unrealized: "-0.0100",
     resting_orders: 0, mark: "0.5500", orders: [], book: { yes: [["0.5500", "10.00"]], no: [["0.4300", "5.00"]], stale: false, ts_ms: 1 },
     ...extra };
 }
 
 export function event(type, seq, data, ts_ms = STARTED + seq * 1000) {
-  return { type, seq, ts_ms, data };
+  return { type, seq, ts_ms, data: { timestamp: new Date(ts_ms).toISOString(), ...data } };
 }
 
 export const fill = (seq, ticker = "MKT-A", extra = {}) =>
-  event("actor_fill", seq, { ticker, order_id: `o${seq}`, side: "yes", price: "0.5600", count: "1.00", fee: "0.0100",
+  event("actor_fill", seq, { market_ticker: ticker, order_id: `o${seq}`, side: "yes", price: "0.5600", count: "1.00", fee: "0.0100",
     is_taker: true, trade_id: `t${seq}`, exchange_ts_ms: 0, ...extra });
 
 export const order = (seq, ticker = "MKT-A", extra = {}) =>
-  event("actor_order", seq, { ticker, status: "placed", order_id: `o${seq}`, client_order_id: `ka-${seq}`, action: "place",
+  event("actor_order", seq, { market_ticker: ticker, status: "placed", order_id: `o${seq}`, client_order_id: `ka-${seq}`, action: "place",
     intent: "place", side: "yes", price: "0.5600", count: "1.00", ...extra });
 
-export const action = (seq, ticker = "MKT-A", name = "BUY_YES_LIMIT") =>
-  event("actor_action", seq, { ticker, action: name, model_id: "m1", exchange_ts_ms: 0 });
+export const action = (seq, ticker = "MKT-A", name = "BUY_YES_LIMIT", number = 1) =>
+  event("actor_action", seq, { market_ticker: ticker, action: number, action_name: name, model_id: "m1",
+    exchange_ts_ms: 0 });
 
 export const pnlEvent = (seq, total) => event("actor_pnl", seq, pnl(total));
 

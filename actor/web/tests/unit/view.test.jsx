@@ -76,15 +76,15 @@ describe("positions", () => {
   ];
 
   it("sorts by any column, both ways", () => {
-    expect(sortPositions(rows, { key: "ticker", dir: "asc" }).map((p) => p.ticker)).toEqual(["A", "B", "C"]);
-    expect(sortPositions(rows, { key: "unrealized", dir: "desc" }).map((p) => p.ticker)).toEqual(["B", "C", "A"]);
-    expect(sortPositions(rows, { key: "position", dir: "asc" }).map((p) => p.ticker)).toEqual(["B", "C", "A"]);
-    expect(sortPositions(rows, { key: "exposure", dir: "desc" }).map((p) => p.ticker)).toEqual(["B", "A", "C"]);
+    expect(sortPositions(rows, { key: "ticker", dir: "asc" }).map((p) => p.market_ticker)).toEqual(["A", "B", "C"]);
+    expect(sortPositions(rows, { key: "unrealized", dir: "desc" }).map((p) => p.market_ticker)).toEqual(["B", "C", "A"]);
+    expect(sortPositions(rows, { key: "position", dir: "asc" }).map((p) => p.market_ticker)).toEqual(["B", "C", "A"]);
+    expect(sortPositions(rows, { key: "exposure", dir: "desc" }).map((p) => p.market_ticker)).toEqual(["B", "A", "C"]);
   });
 
   it("marks the markets with resting orders and sorts on a header click", () => {
     const picked = [];
-    render(<PositionsTable positions={Object.fromEntries(rows.map((p) => [p.ticker, p]))} onSelect={(t) => picked.push(t)} />);
+    render(<PositionsTable positions={Object.fromEntries(rows.map((p) => [p.market_ticker, p]))} onSelect={(t) => picked.push(t)} />);
     const trs = () => screen.getAllByTestId("position-row").map((r) => r.dataset.ticker);
     expect(trs()).toEqual(["A", "B", "C"]);
     const b = screen.getAllByTestId("position-row")[1];
@@ -115,7 +115,7 @@ describe("activity", () => {
     expect(describeEvent(rejected)).toEqual({ text: "rejected place 1 YES @ 56\u00a2 \u00b7 insufficient_balance", tone: "bad" });
     expect(describeEvent(state.orders.find((e) => e.seq === 3)).text).toBe("placed 1 YES @ 56\u00a2");
     expect(describeEvent(state.fills[0]).text).toBe("bought 1 YES @ 56\u00a2 \u00b7 fee $0.01 \u00b7 taker");
-    const cancelled = { type: "actor_order", seq: 9, ts_ms: 0, data: { ticker: "A", status: "cancelled", intent: "cancel" } };
+    const cancelled = { type: "actor_order", seq: 9, ts_ms: 0, data: { market_ticker: "A", status: "cancelled", intent: "cancel" } };
     expect(describeEvent(cancelled).text).toBe("cancelled");
   });
 
