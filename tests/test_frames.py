@@ -238,3 +238,24 @@ def test_market_data_ingest_of_decoded_frames_is_feed():
     assert split.ingestor.stats == fed.ingestor.stats
     for book in fed.books:
         assert split.history(book.ticker).summary(0) == fed.history(book.ticker).summary(0)
+
+
+def test_production_deltas_with_only_an_rfc3339_ts_move_the_clock():
+    """Kalshi's April 2026 production deltas carry ``ts`` and no ``ts_ms``: the exchange clock must still move
+    (without it no decision tick ever fires and the actor never trades)."""
+    lines = [line for line in CAPTURE.read_text().splitlines() if '"ts":"2026-04' in line]
+    deltas = [F.decode(line) for line in lines]
+    assert deltas and all(d.msg.ts_ms is None and d.msg.ts for d in deltas)
+    ticker = deltas[0].msg.market_ticker
+    md = MarketData()
+    md.feed('{"type":"orderbook_snapshot","sid":1,"seq":8,"msg":{"market_ticker":"%s","yes_dollars_fp":[["0.0100",'
+            '"10.00"]],"no_dollars_fp":[["0.8100","6000.00"],["0.8200","100.00"]]}}' % ticker)
+    for line in lines:
+        md.feed(line)
+    last = deltas[-1].msg
+    assert md.clock_ms == last.time_ms == F.rfc3339_ms(last.ts)
+    assert F.rfc3339_ms("2026-04-18T05:34:49.816683Z") == 1776490489816
+    assert F.rfc3339_ms("2026-04-18T07:34:49.816+02:00") == 1776490489816
+    for bad in ("2026-04-18T05:34:49", "yesterday", ""):
+        with pytest.raises(F.FrameError):
+            F.rfc3339_ms(bad)

@@ -20,6 +20,7 @@ object with a string ``type``, or a known type with wrong fields, raises
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Union
 
 import msgspec
@@ -30,6 +31,7 @@ __all__ = [
     "FrameError",
     "decode",
     "price_pips",
+    "rfc3339_ms",
     "count_hundredths",
     "money_micros",
     "Frame",
@@ -61,6 +63,7 @@ class FrameError(ValueError):
 
 # --- exact number conversion with caches (the hot path) ---
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CACHE_LIMIT = 1 << 16
 _PRICES: dict[str, int] = {}
 _COUNTS: dict[str, int] = {}
@@ -77,6 +80,17 @@ def price_pips(text: str) -> int:
         if len(_PRICES) < _CACHE_LIMIT:  # the price grid is small; garbage must not grow the cache
             _PRICES[text] = value
     return value
+
+
+def rfc3339_ms(text: str) -> int:
+    """An RFC 3339 UTC time (``"2026-04-18T05:34:49.816683Z"``) -> int ms since the epoch (truncated)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise FrameError(f"not an RFC 3339 time: {text!r:.60}") from None
+    if moment.tzinfo is None:
+        raise FrameError(f"an RFC 3339 time without an offset: {text!r:.60}")
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def count_hundredths(text: str) -> int:
@@ -165,9 +179,17 @@ class DeltaMsg(_Msg):
     delta_fp: str
     side: Side
     ts_ms: int | None = None
+    ts: str | None = None  # RFC 3339; the only clock of Kalshi's April 2026 production deltas (no ts_ms)
     client_order_id: str | None = None
     subaccount: int | None = None
-    # market_id and the deprecated RFC 3339 ``ts`` are skipped: not decoding them is measurably faster
+    # market_id is skipped: not decoding it is measurably faster
+
+    @property
+    def time_ms(self) -> int | None:
+        """The exchange time of the change, ms: ``ts_ms``, else ``ts`` (None when neither is sent)."""
+        if self.ts_ms is not None:
+            return self.ts_ms
+        return rfc3339_ms(self.ts) if self.ts is not None else None
 
     @property
     def price(self) -> int:

@@ -165,7 +165,14 @@ class FrameIngestor:
             side = msg.side
             if self.yes_priced_sids and side == "no" and sid in self.yes_priced_sids:
                 price = ONE_DOLLAR - price
-            if self.store.apply_delta(msg.market_ticker, side, price, delta, msg.ts_ms):
+            ts_ms = msg.ts_ms
+            if ts_ms is None and msg.ts is not None:  # production sent only RFC 3339 ``ts`` (April 2026)
+                try:
+                    ts_ms = F.rfc3339_ms(msg.ts)
+                except F.FrameError as exc:
+                    self._malformed(exc)
+                    return None
+            if self.store.apply_delta(msg.market_ticker, side, price, delta, ts_ms):
                 stats.deltas += 1
             else:
                 self._not_applied(sid, msg.market_ticker)
