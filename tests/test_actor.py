@@ -25,7 +25,9 @@ from actor_models import Models, build_models
 from kalshi_actor.actor.app import create_app, running
 from kalshi_actor.actor.config import ActorConfig
 from kalshi_actor.actor.loop import Actor
+from kalshi_actor.kalshi import frames as F
 from kalshi_actor.kalshi.rest import RestClient
+from kalshi_actor.trading.fees import FeeSchedule
 from kalshi_actor.sim.types import OrderStatus, TimeInForce
 from kalshi_actor.trading.types import Action
 from kalshi_actor.units import ONE_DOLLAR, parse_count, parse_money
@@ -558,60 +560,24 @@ async def test_a_restart_cancels_the_first_runs_resting_orders(sim_server, model
         assert actor_figures(s) == exchange_figures(s)
 
 
-async def test_sigterm_cancels_resting_orders_and_exits_in_time(api_key, models: Models, tmp_path: Path) -> None:
-    """``kalshi-actor run`` as a real process against ``kalshi-actor sim`` as another (real clock)."""
-    import json
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-
-    private = tmp_path / "private.pem"
-    private.write_text(api_key.private_pem)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RL_ACTOR_")}
-    sim = subprocess.Popen([sys.executable, "-m", "kalshi_actor.cli", "sim", "--markets", "3", "--seed", "7",
-                            "--clock", "real", "--key", f"{api_key.key_id}={api_key.public_pem}"],
-                           stdout=subprocess.PIPE, text=True, env=clean)
-    actor = None
-    try:
-        urls = json.loads(sim.stdout.readline())
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        prefix = "ka-sigterm-"
-        env = {**clean, "RL_ACTOR_ENVIRONMENT": "sim", "RL_ACTOR_REST_URL": urls["rest"],
-               "RL_ACTOR_WS_URL": urls["ws"], "RL_ACTOR_API_KEY_ID": api_key.key_id,
-               "RL_ACTOR_PRIVATE_KEY_FILE": str(private), "RL_ACTOR_REGISTRY": str(models.root),
-               "RL_ACTOR_MODEL_ID": models.maker, "RL_ACTOR_MARKET_LIMIT": "3",
-               "RL_ACTOR_CLIENT_ORDER_PREFIX": prefix}
-        actor = subprocess.Popen([sys.executable, "-m", "kalshi_actor.cli", "run", "--port", str(port)], env=env)
-        async with RestClient(urls["rest"], api_key.signer()) as rest, \
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-
-            async def ours_resting() -> list:
-                return [o async for o in rest.iter_orders(status="resting", limit=1000)
-                        if (o.client_order_id or "").startswith(prefix)]
-
-            deadline = asyncio.get_running_loop().time() + 60
-            while not await ours_resting():
-                assert actor.poll() is None, "the actor exited"
-                assert asyncio.get_running_loop().time() < deadline, "the actor placed no order"
-                await asyncio.sleep(0.2)
-            health = (await http.get("/rl/actor/health")).json()
-            assert health["active_model_id"] == models.maker and health["connected"]
-
-            actor.send_signal(signal.SIGTERM)
-            deadline = asyncio.get_running_loop().time() + 25  # the shutdown budget (20 s) and some
-            while actor.poll() is None:
-                assert asyncio.get_running_loop().time() < deadline, "the actor did not exit in time"
-                await asyncio.sleep(0.1)
-            # uvicorn re-raises the signal after its graceful shutdown (the conventional exit status of a
-            # SIGTERM); that the shutdown ran shows on the exchange: nothing of ours rests
-            assert actor.returncode in (0, -signal.SIGTERM)
-            assert await ours_resting() == []
-    finally:
-        for proc in (actor, sim):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+async def test_an_event_fee_override_reaches_its_markets_fees_and_clearing_it_restores_the_series(
+        sim_server, models: Models) -> None:
+    """``event_fee_update`` (Kalshi's market_lifecycle_v2 channel): the markets of the event get the override's
+    schedule at once (holds of resting orders included); cleared, their series' schedule comes back."""
+    async with serve(sim_server, models, model_id=models.maker, market_limit=3) as s:
+        actor = s.actor
+        ticker = actor.tickers[0]
+        event = actor._event_of[ticker]
+        series = actor.md.markets[ticker].fees
+        assert series is not None and not series.charges_makers
+        frame = ('{"type":"event_fee_update","sid":5,"seq":9,"msg":{"event_ticker":"%s",'
+                 '"fee_type_override":"quadratic_with_maker_fees","fee_multiplier_override":%s}}')
+        actor._on_event(F.decode(frame % (event, "2")))
+        others = [t for t in actor.tickers if actor._event_of[t] != event]
+        assert actor.md.markets[ticker].fees == FeeSchedule.of("quadratic_with_maker_fees", 2)
+        assert actor.portfolio.fee_schedules[ticker].charges_makers
+        assert all(actor.md.markets[t].fees == actor._series_fees[t] for t in others)
+        cleared = '{"type":"event_fee_update","sid":5,"seq":10,"msg":{"event_ticker":"%s","fee_type_override":null,' \
+                  '"fee_multiplier_override":null}}' % event
+        actor._on_event(F.decode(cleared))
+        assert actor.md.markets[ticker].fees == series and actor.portfolio.fee_schedules[ticker] == series

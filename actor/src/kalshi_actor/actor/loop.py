@@ -29,6 +29,7 @@ from typing import Any
 
 from ..books.book import Book
 from ..kalshi.auth import Signer
+from ..kalshi import frames as F
 from ..kalshi.errors import KalshiError
 from ..kalshi.rest import RestClient
 from ..kalshi.ws import KalshiWebSocket, WSCommandError
@@ -37,6 +38,7 @@ from ..marketdata.discovery import MarketSelectionError, discover_markets, fee_s
 from ..observation import MarketInput, ObservationBuilder
 from ..registry import Registry
 from ..trading.actions import intents_for_action
+from ..trading.fees import FeeSchedule
 from ..trading.portfolio import Portfolio, mark_value
 from ..trading.ticks import DecisionTicks
 from ..trading.types import Action, CancelOrder, FillEvent, OrderIntent, WorkingOrder
@@ -112,6 +114,8 @@ class Actor:
         self._halted = False
         self._started_ms = _now_ms()
         self._reconciled_at = 0.0
+        self._series_fees: dict[str, FeeSchedule] = {}  # each followed market's series schedule
+        self._event_of: dict[str, str] = {}  # market ticker -> its event ticker (fee overrides are per event)
 
     # --- lifecycle (ServedActor) ---
 
@@ -179,6 +183,8 @@ class Actor:
             else:
                 markets = await discover_markets(self.rest, cfg.market_limit)
             fees = await fee_schedules(self.rest, markets)  # REST markets carry none: their series' (once each)
+            self._series_fees.update(fees)
+            self._event_of.update({m.ticker: m.event_ticker for m in markets if m.event_ticker})
         except (MarketSelectionError, KalshiError) as exc:
             self._error(f"choosing markets: {exc}")
             raise
@@ -329,7 +335,31 @@ class Actor:
     # --- private channels ---
 
     def _on_event(self, frame: Any) -> None:
-        self.orders.on_frame(frame)
+        if type(frame) is F.EventFeeUpdateFrame:
+            self._on_fee_override(frame.msg)
+        else:
+            self.orders.on_frame(frame)
+
+    def _on_fee_override(self, msg: F.EventFeeUpdateMsg) -> None:
+        """An event's fee override set or cleared: its markets' schedules (the holds of resting orders, the
+        fees the observation and risk reckon) follow at once; cleared, the series' schedule applies again."""
+        changed: dict[str, FeeSchedule] = {}
+        for ticker, event in self._event_of.items():
+            info = self.md.markets.get(ticker)
+            if event != msg.event_ticker or info is None:
+                continue
+            if msg.cleared:
+                schedule = self._series_fees.get(ticker, FeeSchedule.of())
+            else:
+                multiplier = 1 if msg.fee_multiplier_override is None else msg.fee_multiplier_override
+                schedule = FeeSchedule.of(msg.fee_type_override, multiplier)
+            self.md.add_market(MarketInfo(ticker, info.grid, info.close_time_ms, schedule))
+            changed[ticker] = schedule
+        if changed:
+            self.orders.set_fee_schedules(changed)
+            log.info("fees of event %s now %s for %s", msg.event_ticker,
+                     "its series'" if msg.cleared else f"{msg.fee_type_override} x{msg.fee_multiplier_override}",
+                     sorted(changed))
 
     def _on_fill(self, fill: FillEvent) -> None:
         self.metrics.fill(fill.side, fill.is_taker, fill.count)

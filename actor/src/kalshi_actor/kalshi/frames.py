@@ -47,6 +47,8 @@ __all__ = [
     "UserOrderFrame",
     "MarketPositionFrame",
     "MarketLifecycleFrame",
+    "EventLifecycleFrame",
+    "EventFeeUpdateFrame",
     "UnknownFrame",
     "SubscriptionInfo",
     "TERMINAL_ERROR_CODES",
@@ -533,6 +535,40 @@ class MarketLifecycleFrame(Frame, tag="market_lifecycle_v2"):
     msg: LifecycleMsg
 
 
+class EventLifecycleMsg(_Msg):
+    event_ticker: str
+    series_ticker: str = ""
+    exchange_index: int | None = None
+    title: str = ""
+    subtitle: str = ""
+    collateral_return_type: str = ""
+    strike_date: int | None = None
+    strike_period: str | None = None
+
+
+class EventLifecycleFrame(Frame, tag="event_lifecycle"):
+    """An event was created (``market_lifecycle_v2`` channel)."""
+
+    msg: EventLifecycleMsg
+
+
+class EventFeeUpdateMsg(_Msg):
+    event_ticker: str
+    fee_type_override: str | None = None
+    fee_multiplier_override: float | None = None
+
+    @property
+    def cleared(self) -> bool:
+        """The override was removed: the markets' series schedule applies again."""
+        return self.fee_type_override is None
+
+
+class EventFeeUpdateFrame(Frame, tag="event_fee_update"):
+    """An event-level fee override set or cleared (``market_lifecycle_v2`` channel): its markets' fees change now."""
+
+    msg: EventFeeUpdateMsg
+
+
 class UnknownFrame(msgspec.Struct, kw_only=True, gc=False):
     """A frame of a type this client does not model (passed through untouched)."""
 
@@ -558,6 +594,8 @@ _KNOWN = (
     MarketPositionFrame,
     _MarketPositionsFrame,
     MarketLifecycleFrame,
+    EventLifecycleFrame,
+    EventFeeUpdateFrame,
 )
 _KNOWN_TAGS = frozenset(cls.__struct_config__.tag for cls in _KNOWN)
 _decoder = msgspec.json.Decoder(Union[_KNOWN])  # type: ignore[valid-type]
