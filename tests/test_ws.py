@@ -512,3 +512,31 @@ async def test_live_frames_go_through_market_data_the_training_ingest_path(sim_s
     assert md.books is ws.store
     assert md.clock_ms is not None and md.clock_ms <= sim.engine.now_ms()
     assert md.clock_ms > sim.engine.now_ms() - 3_000, "the exchange clock follows the frames' ts_ms"
+
+
+async def test_rate_limited_commands_are_sent_again_after_a_backoff_and_other_errors_are_not():
+    """Kalshi's 27 (too many requests) and 26 (subscription market limit exceeded) ask the client to slow down."""
+    async def script(connection, commands, n):
+        for code in (27, 26):
+            command = orjson.loads(await connection.recv())
+            commands.append(command)
+            await connection.send(orjson.dumps({"id": command["id"], "type": "error",
+                                                "msg": {"code": code, "msg": "slow down"}}).decode())
+        await _answer_subscribe(connection, commands, 1)
+        await connection.send(_snapshot(1, 1))
+        command = orjson.loads(await connection.recv())
+        commands.append(command)
+        await connection.send(orjson.dumps({"id": command["id"], "type": "error",
+                                            "msg": {"code": 8, "msg": "Unknown channel name"}}).decode())
+        await connection.wait_closed()
+
+    async with scripted_kalshi(script) as (url, commands):
+        async with KalshiWebSocket(_signer(), url, backoff_initial=0.01) as ws:
+            (sub,) = await ws.subscribe(["orderbook_delta"], ["KX-A"])
+            await until(lambda: ws.store.get("KX-A") is not None)
+            assert sub.sid == 1 and ws.stats.command_retries == 2
+            with pytest.raises(WSCommandError) as refused:
+                await ws.subscribe(["trade"])  # the peer refuses it (8): a plain error
+            assert refused.value.code == 8 and ws.stats.command_retries == 2  # not a rate limit: not retried
+    assert [c["cmd"] for c in commands] == ["subscribe"] * 4
+    assert len({c["id"] for c in commands}) == 4  # each attempt is a new command

@@ -84,6 +84,7 @@ class WSStats:
     rejected_deltas: int = 0  # deltas that took a level below zero (book marked stale)
     orphan_deltas: int = 0  # deltas for a market without a book (no snapshot yet)
     callback_errors: int = 0  # on_event raised
+    command_retries: int = 0  # commands sent again after a rate-limit error (26, 27)
     connected: bool = False
     backoff_s: float = 0.0  # the wait before the latest reconnect
 
@@ -240,6 +241,10 @@ class FrameIngestor:
 
 
 # --- the async client ---
+
+
+RETRIED_CODES = frozenset({26, 27})  # subscription market limit exceeded, too many requests: back off, send again
+RETRIED_ATTEMPTS = 5
 
 
 class WSCommandError(Exception):
@@ -454,7 +459,8 @@ class KalshiWebSocket:
         return 0.0 if self._ready_at is None else asyncio.get_running_loop().time() - self._ready_at
 
     def _backoff(self, failures: int) -> float:
-        """The wait before the next connect after ``failures`` losses in a row: doubling, capped, jittered."""
+        """The wait after ``failures`` failures in a row (connects, rate-limited commands): doubling, capped,
+        jittered."""
         delay = min(self.backoff_max, self.backoff_initial * 2 ** min(failures, 30))
         return delay * self._rng.uniform(0.5, 1.0)  # jitter: many clients must not reconnect in step
 
@@ -652,7 +658,24 @@ class KalshiWebSocket:
 
     async def _command(self, command: dict[str, Any], *, expected: int = 1,
                        subscription: Subscription | None = None) -> list[Any]:
-        """Send a command and wait for its ``expected`` replies; an error reply raises :class:`WSCommandError`."""
+        """Send a command and wait for its ``expected`` replies; an error reply raises :class:`WSCommandError`.
+
+        Kalshi's "too many requests" (27) and "subscription market limit exceeded" (26) are the exchange
+        asking us to slow down: the command is sent again after a backoff, up to ``RETRIED_ATTEMPTS`` times."""
+        for attempt in range(RETRIED_ATTEMPTS):
+            try:
+                return await self._command_once(command, expected, subscription)
+            except WSCommandError as exc:
+                if exc.code not in RETRIED_CODES or attempt == RETRIED_ATTEMPTS - 1:
+                    raise
+                self.stats.command_retries += 1
+                delay = self._backoff(attempt + 1)
+                log.warning("kalshi ws %s: %s; again in %.2fs", command.get("cmd"), exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _command_once(self, command: dict[str, Any], expected: int,
+                            subscription: Subscription | None) -> list[Any]:
         if self._ws is None:
             raise NotConnected("not connected")
         command_id = next(self._ids)
