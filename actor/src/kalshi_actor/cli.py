@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
@@ -199,7 +200,9 @@ def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("model_id", nargs="?", default=None, metavar="MODEL", help="model id (default: latest)")
     evaluate.add_argument("--sessions", nargs="*", default=[], metavar="PATH",
                           help="held-out session files or directories (default: simulated ones, seeds 10001...)")
-    evaluate.add_argument("--n-sessions", type=int, default=4, help="simulated sessions when none are given")
+    evaluate.add_argument("--n-sessions", type=int, default=None,
+                          help="simulated held-out sessions when none are given (default: the 30 of the default "
+                               "held-out set, seeds 50001..)")
     _registry_option(evaluate, cache=True)
     evaluate.add_argument("--png", type=Path, default=None, help="equity curves (default: evaluation-MODEL.png)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON after the table")
@@ -234,20 +237,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .registry import RegistryError
     from .training.env import session_paths
-    from .training.evaluate import evaluate_model
-    from .training.train import SimSessions, default_cache_dir, simulated_sessions
+    from .training.evaluate import TEST, evaluate_model, write_json
+    from .training.train import default_cache_dir, simulated_sessions
 
     try:
         registry = _registry(args)
         record = registry.resolve(args.model_id)
+        held_out = replace(TEST, count=args.n_sessions) if args.n_sessions else TEST
         paths = session_paths(args.sessions) if args.sessions else simulated_sessions(
-            SimSessions(count=args.n_sessions, seed=10_001), args.cache_dir or default_cache_dir())
+            held_out, args.cache_dir or default_cache_dir())
         png = args.png or Path(f"evaluation-{record.model_id}.png")
         report = evaluate_model(registry, record.model_id, paths, png=png)
+        saved = write_json(report, png.with_suffix(".json"))
     except (ValueError, OSError, RegistryError) as exc:
         raise CommandError(str(exc)) from None
     print(report.table)
-    print(f"equity curves: {report.png}")
+    print(f"report: {report.png} and {saved}")
     if args.json:
         print(json.dumps(report.metrics(), indent=2))
     return 0

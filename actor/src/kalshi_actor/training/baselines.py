@@ -5,8 +5,12 @@ run through the same environment, action mapping and fill model as a trained mod
 
 - :class:`Hold`: never trades (net P&L 0 by construction: the yardstick).
 - :class:`RandomPolicy`: uniform over the five actions, seeded.
-- :class:`FixedSpreadMaker`: keeps one bid on each side at the touch (the action config's
-  pricing), and only the reducing side once the position reaches ``max_position`` contracts.
+- :class:`Constant`: one action at every decision (each trading action is a baseline: a
+  collapsed model earns exactly what one of them does).
+- :class:`FixedSpreadMaker`: keeps a bid on each side at the touch (the action config's
+  pricing) and RE-QUOTES: each decision it places a missing side or moves the quote that fell
+  furthest behind the touch back to it (one side per decision: the seed actions move one side
+  each); only the reducing side once the position reaches ``max_position`` contracts.
 - :class:`Momentum`: a rule: buy YES after the mid rose ``threshold_cents`` over 60 s,
   buy NO after it fell as much, at most ``max_position`` contracts either way; else hold.
 """
@@ -21,7 +25,7 @@ from ..observation import FEATURE_NAMES, FEATURES
 from ..observation.schema import OWN_SIZE_SCALE
 from ..trading.types import Action
 
-__all__ = ["Hold", "RandomPolicy", "FixedSpreadMaker", "Momentum", "baselines"]
+__all__ = ["Constant", "Hold", "RandomPolicy", "FixedSpreadMaker", "Momentum", "baselines"]
 
 _I = {name: i for i, name in enumerate(FEATURE_NAMES)}
 _SCALE = {f.name: f.scale for f in FEATURES}
@@ -50,6 +54,17 @@ class RandomPolicy:
         return self.rng.integers(0, len(Action), len(np.atleast_2d(obs))).astype(np.int64)
 
 
+class Constant:
+    """The same action at every decision."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = Action(action)
+        self.name = f"always {self.action.name.lower()}"
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.full(len(np.atleast_2d(obs)), int(self.action), np.int64)
+
+
 class FixedSpreadMaker:
     name = "market maker"
 
@@ -59,13 +74,17 @@ class FixedSpreadMaker:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         obs = np.atleast_2d(obs)
         pos = obs[:, _I["position"]]
-        has_yes = obs[:, _I["yes_order_size"]] > 0
-        has_no = obs[:, _I["no_order_size"]] > 0
-        may_buy_yes = pos < self.limit
-        may_buy_no = pos > -self.limit
+        may_yes = pos < self.limit  # a YES bid adds YES (or reduces NO)
+        may_no = pos > -self.limit  # a NO bid (offering YES) adds NO (or reduces YES)
+        # how far each side is from where it should be: a missing quote is the most urgent, then ticks behind
+        urgency_yes = np.where(obs[:, _I["yes_order_size"]] > 0, obs[:, _I["yes_order_distance"]], 2.0)
+        urgency_no = np.where(obs[:, _I["no_order_size"]] > 0, obs[:, _I["no_order_distance"]], 2.0)
+        urgency_yes = np.where(may_yes, urgency_yes, -np.inf)
+        urgency_no = np.where(may_no, urgency_no, -np.inf)
         actions = np.zeros(len(obs), np.int64)
-        actions[~has_no & may_buy_no] = Action.SELL_YES_LIMIT  # a NO bid: offers YES (reduces a long first)
-        actions[~has_yes & may_buy_yes] = Action.BUY_YES_LIMIT  # a YES bid
+        yes_first = urgency_yes >= urgency_no
+        actions[yes_first & (urgency_yes > 0)] = Action.BUY_YES_LIMIT
+        actions[~yes_first & (urgency_no > 0)] = Action.SELL_YES_LIMIT  # a NO bid: offers YES (reduces a long first)
         return actions
 
 
@@ -88,4 +107,5 @@ class Momentum:
 
 def baselines(seed: int = 0) -> list:
     """The evaluation's baselines, in table order."""
-    return [Hold(), RandomPolicy(seed), FixedSpreadMaker(), Momentum()]
+    constants = [Constant(a) for a in Action if a != Action.HOLD]
+    return [Hold(), RandomPolicy(seed), *constants, FixedSpreadMaker(), Momentum()]

@@ -29,6 +29,7 @@ __all__ = ["Comparison", "BOOTSTRAP_SAMPLES", "cluster_bootstrap", "compare", "h
 
 BOOTSTRAP_SAMPLES = 4000
 ALPHA = 0.05
+MIN_SESSIONS = 8  # fewer clusters than this: the bootstrap is too coarse for a verdict
 
 
 def iqm(values: Sequence[float] | np.ndarray) -> float:
@@ -128,7 +129,8 @@ def judge(differences: Sequence[tuple[str, np.ndarray]], clusters: np.ndarray, *
     """Compare the model with every baseline; Holm-adjust across them; a verdict each.
 
     ``better`` / ``worse``: the adjusted p-value is below ``alpha`` and the mean is above / below 0;
-    else ``not distinguishable``. Each CI is at its Holm level (see the module docstring).
+    else ``not distinguishable``; ``too few sessions`` below :data:`MIN_SESSIONS` (a bootstrap over two or
+    three sessions says nothing). Each CI is at its Holm level (see the module docstring).
     """
     plain = [compare(name, d, clusters, samples=samples, seed=seed) for name, d in differences]
     adjusted = holm([c.p_value for c in plain])
@@ -138,6 +140,9 @@ def judge(differences: Sequence[tuple[str, np.ndarray]], clusters: np.ndarray, *
     for i, ((name, d), p_adj) in enumerate(zip(differences, adjusted)):
         level = 1 - alpha / (m - ranks[i])
         c = compare(name, d, clusters, level=level, samples=samples, seed=seed)
-        verdict = "not distinguishable" if p_adj >= alpha else ("better" if c.mean > 0 else "worse")
+        if c.sessions < MIN_SESSIONS:
+            verdict = "too few sessions"
+        else:
+            verdict = "not distinguishable" if p_adj >= alpha else ("better" if c.mean > 0 else "worse")
         judged.append(Comparison(**{**c.__dict__, "p_adjusted": p_adj, "verdict": verdict}))
     return judged
