@@ -279,3 +279,51 @@ def test_a_header_without_fee_schedules_falls_back_to_the_config(maker_fee_sessi
         env = KalshiMarketEnv([old], config)
         env.reset(options={"session": 0, "ticker": ticker})
         assert env.fees == schedule
+
+
+def test_the_position_limit_of_live_risk_holds_in_training(sessions: dict[str, Path]) -> None:
+    """Always crossing to buy YES, 1 contract a decision: without a limit the position grows; with the live
+    risk layer's limit it stops there, and no order ever asks for more (clipped or dropped)."""
+    cross = ActionConfig(pricing="cross")
+    peaks = []
+    for limit in (None, 300):
+        env = KalshiMarketEnv([sessions["plain"]], EnvConfig(tick_interval_s=1.0, action=cross, max_position=limit))
+        env.reset(options={"session": 0, "ticker": env.episodes[0][1]})
+        peak, done = 0, False
+        while not done:
+            _, _, terminated, truncated, info = env.step(int(Action.BUY_YES_LIMIT))
+            peak = max(peak, info["position"])
+            done = terminated or truncated
+        peaks.append(peak)
+    assert peaks[0] > 300 and peaks[1] == 300
+
+
+def test_the_data_ending_truncates_a_market_closing_terminates(sessions: dict[str, Path]) -> None:
+    session = load_session(sessions["plain"], 1000)  # 5 minutes: no market closes
+    env = KalshiMarketEnv([session])
+    env.reset(options={"session": 0, "ticker": session.tickers[0]})
+    done = False
+    while not done:
+        _, _, terminated, truncated, info = env.step(0)
+        done = terminated or truncated
+    assert truncated and not terminated and info["settled"] is None
+
+
+def test_an_unresolved_position_is_liquidated_at_the_touch_with_the_taker_fee(sessions: dict[str, Path]) -> None:
+    """``liquidate``: the last reward sells what is held at the held side's bid and pays the taker fee, so it
+    can never end above the bid mark of the same position."""
+    finals = {}
+    for liquidate in (False, True):
+        config = EnvConfig(tick_interval_s=1.0, action=ActionConfig(pricing="cross"), mark="bid", liquidate=liquidate)
+        env = KalshiMarketEnv([sessions["plain"]], config)
+        env.reset(options={"session": 0, "ticker": env.episodes[0][1]})
+        done, steps = False, 0
+        while not done:
+            _, _, terminated, truncated, info = env.step(int(Action.BUY_YES_LIMIT) if steps < 5 else 0)
+            steps += 1
+            done = terminated or truncated
+        assert info["position"] > 0
+        book = env.md.books.books[env.ticker]
+        fee = env.fees.taker_fee(book.best_yes_bid_price, info["position"])
+        finals[liquidate] = info["equity"]
+    assert fee > 0 and finals[True] == finals[False] - fee

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ from ..trading.fees import FeeSchedule
 from ..trading.portfolio import Mark, mark_value
 from ..trading.portfolio import Portfolio
 from ..trading.ticks import DecisionTicks
-from ..trading.types import FillEvent
+from ..trading.types import AmendOrder, FillEvent, OrderIntent, PlaceOrder, WorkingOrder
 from ..units import Money
 from .fill_model import FillModel
 
@@ -92,6 +92,10 @@ class EnvConfig:
     theirs (each market's own, from the session header's ``market_info``, is used where present: headers
     written before it was recorded lack it, and so do markets first listed during the session).
     ``max_episode_steps``: truncate longer episodes (None: never).
+    ``max_position``: the live risk layer's per-market limit, hundredths: an order whose worst case (every
+    resting contract of its side filled) would hold more is clipped to fit, or dropped (None: no limit).
+    ``liquidate``: an episode whose market does not resolve in the session ends with the position sold
+    at the touch, taker fee included (a conservative end); False marks it at ``mark``, as before.
     """
 
     tick_interval_s: float = 1.0
@@ -103,6 +107,8 @@ class EnvConfig:
     fee_type: str = "quadratic"
     fee_multiplier: float = 1.0
     max_episode_steps: int | None = None
+    max_position: int | None = None
+    liquidate: bool = False
 
     def __post_init__(self) -> None:
         if not (self.tick_interval_s >= 0 and math.isfinite(self.tick_interval_s)):
@@ -113,6 +119,8 @@ class EnvConfig:
             raise ValueError("inventory_penalty must be >= 0")
         if type(self.initial_cash) is not int or self.initial_cash <= 0:
             raise ValueError("initial_cash must be a positive int of micros")
+        if self.max_position is not None and (type(self.max_position) is not int or self.max_position <= 0):
+            raise ValueError("max_position must be a positive int of hundredths, or None")
 
     @property
     def tick_interval_ms(self) -> int:
@@ -205,7 +213,7 @@ class Session:
                 if kind is F.OrderbookDeltaFrame:
                     stream.book_frames += 1
                     try:
-                        delta = (msg.side, msg.price, msg.delta, msg.ts_ms)
+                        delta = (msg.side, msg.price, msg.delta, msg.time_ms)
                     except F.FrameError:
                         delta = None
                 elif kind is F.OrderbookSnapshotFrame:
@@ -332,6 +340,7 @@ class KalshiMarketEnv(gym.Env):
         self.step_fills: list[FillEvent] = []  # our fills since the last decision (exact, for audits)
         self._ops = iter(self._stream.ops)
         self._done = False
+        self._closed = False  # the market closed in the session (else the data ended)
         self.steps = 0
         self.n_fills = 0
         self.book = None
@@ -358,15 +367,17 @@ class KalshiMarketEnv(gym.Env):
         self.step_fills = []
         intents = intents_for_action(int(action), book, self.md.markets[ticker].grid, self._pos, fills.working(ticker),
                                      self.config.action)
+        if intents and self.config.max_position is not None:
+            intents = _within_limit(intents, self._pos, fills.working(ticker), self.config.max_position)
         if intents:
             self._book_fills(fills.submit(intents, self.md.now_ms))
         self.steps += 1
         held = self._pos
         start_ms = self._last_ms
-        terminated = self._advance()
-        if terminated:
+        ended = self._advance()
+        if ended:
             self._finish()
-        equity = self._mark() if not terminated else self._final_equity
+        equity = self._mark() if not ended else self._final_equity
         now = self.md.now_ms
         reward = (equity - self._equity) * self._scale
         if held and self._penalty:
@@ -374,7 +385,9 @@ class KalshiMarketEnv(gym.Env):
         self._equity = equity
         self._last_ms = now
         limit = self.config.max_episode_steps
-        truncated = not terminated and limit is not None and self.steps >= limit
+        # a market that closed (or resolved) ends its MDP; data that runs out, or a step limit, only cuts it
+        terminated = ended and (self._closed or self._result is not None)
+        truncated = (ended and not terminated) or (limit is not None and self.steps >= limit)
         self._done = terminated or truncated
         return self._observe(), float(reward), terminated, truncated, self._info()
 
@@ -412,6 +425,7 @@ class KalshiMarketEnv(gym.Env):
                         self._book_fills(got)
                     if type(passed) is F.MarketLifecycleFrame:
                         if passed.msg.event_type in _CLOSING or passed.msg.is_deactivated:
+                            self._closed = True
                             return True
                         market = markets.get(ticker)  # a new close time, or the market's listing
                         close_ms = market.close_time_ms if market is not None else None
@@ -420,6 +434,7 @@ class KalshiMarketEnv(gym.Env):
                 elif type(item) is F.OrderbookSnapshotFrame:
                     fills.on_snapshot(ticker)
                 if (md.clock_ms or 0) >= close_ms:
+                    self._closed = True
                     return True
                 if md.changed:
                     if tick:
@@ -433,6 +448,7 @@ class KalshiMarketEnv(gym.Env):
                 if md.clock_ms is None or item > md.clock_ms:
                     md.clock_ms = item
                 if item >= close_ms:
+                    self._closed = True
                     return True
                 if dirty:
                     dirty = False
@@ -466,11 +482,25 @@ class KalshiMarketEnv(gym.Env):
             self.portfolio.settle(self.ticker, self._result)
             self._pos = 0
             self._final_equity = self.portfolio.cash
+        elif self.config.liquidate:
+            self._final_equity = self._liquidation()
         else:
             self._final_equity = self._mark()
         book = self.md.books.books.get(self.ticker)
         if book is not None:
             self.book = book
+
+    def _liquidation(self) -> Money:
+        """Cash plus the position sold at the touch now: the held side's best bid, less the taker fee."""
+        pos = self._pos
+        cash = self.portfolio.cash
+        book = self.md.books.books.get(self.ticker)
+        if not pos or book is None:
+            return cash
+        bid = book.best_yes_bid_price if pos > 0 else book.best_no_bid_price
+        if bid is None:
+            return cash  # nobody to sell to: worth nothing now
+        return cash + bid * abs(pos) - self.fees.taker_fee(bid, abs(pos))  # pips x hundredths = micros
 
     def _observe(self) -> np.ndarray:
         book = self.book
@@ -491,6 +521,26 @@ class KalshiMarketEnv(gym.Env):
             info["net_pnl"] = self._equity - self.config.initial_cash
             info["settled"] = self._result
         return info
+
+
+def _within_limit(intents: list[OrderIntent], position: int, working: Sequence[WorkingOrder],
+                  limit: int) -> list[OrderIntent]:
+    """The intents with each order clipped so that, all of its side filled, the position stays within ``limit``
+    (a YES bid can take us to ``position + remaining`` YES, a NO bid to ``remaining - position`` NO), as the
+    live risk layer does; an order with nothing left is dropped. Cancels pass."""
+    filled = {o.order_id: o.filled for o in working}
+    kept: list[OrderIntent] = []
+    for intent in intents:
+        if type(intent) is PlaceOrder or type(intent) is AmendOrder:
+            already = filled.get(intent.order_id, 0) if type(intent) is AmendOrder else 0
+            room = limit - (position if intent.side == "yes" else -position)
+            remaining = min(intent.count - already, room)
+            if remaining <= 0:
+                continue
+            if remaining < intent.count - already:
+                intent = replace(intent, count=remaining + already)
+        kept.append(intent)
+    return kept
 
 
 # --- parity: the env's observations against one MarketData fed the whole session ---
