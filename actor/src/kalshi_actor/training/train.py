@@ -36,9 +36,16 @@ __all__ = ["PPO_DEFAULTS", "PRESETS", "SimSessions", "TrainConfig", "TrainResult
            "simulated_sessions", "train"]
 
 PPO_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 3e-4, "n_steps": 1024, "batch_size": 256, "n_epochs": 5, "gamma": 0.99, "gae_lambda": 0.95,
+    # gamma 0.999 at 1 s ticks: a ~17 minute horizon (half-life ~11.5 min), markets live 20 min - 2 h, and a
+    # maker's profit arrives when its inventory closes, minutes after the fill
+    "learning_rate": 3e-4, "n_steps": 1024, "batch_size": 256, "n_epochs": 5, "gamma": 0.999, "gae_lambda": 0.95,
     "clip_range": 0.2, "ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 0.5, "net_arch": [64, 64],
 }
+
+TRAINING_ENV = EnvConfig(mark="bid", inventory_penalty=0.05, max_position=10_000, liquidate=True)
+"""How new models are trained: positions valued at what they would sell for (the held side's bid), so a passive
+fill books no profit before the market agrees; 5 cents per contract-hour of inventory; the live risk layer's
+default limit (100 contracts); an unresolved market's position sold at the touch with the taker fee at the end."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class TrainConfig:
     n_envs: int = 4
     threads: int = 1
     ppo: dict[str, Any] = field(default_factory=lambda: dict(PPO_DEFAULTS))
-    env: EnvConfig = field(default_factory=EnvConfig)
+    env: EnvConfig = field(default_factory=lambda: TRAINING_ENV)
     sim: SimSessions = field(default_factory=SimSessions)
     eval_sim: SimSessions = field(default_factory=lambda: SimSessions(count=4, seed=10_001))
 
