@@ -251,6 +251,9 @@ async def test_health_events_and_metrics(sim_server, models: Models) -> None:
         assert seqs == list(range(first["seq"] + 1, first["seq"] + 1 + len(seqs)))  # no gap, no duplicate
         fill = next(e["data"] for e in seen if e["type"] == "actor_fill")
         assert fill["market_ticker"] in body["markets"] and parse_count(fill["count"]) > 0
+        pnl = next(e["data"] for e in reversed(seen) if e["type"] == "actor_pnl")  # live action shares
+        assert pnl["action_shares"] and abs(sum(pnl["action_shares"].values()) - 1) < 1e-3
+        assert first["data"]["model"]["evaluation"] is None  # the test models carry no evaluation
         action = next(e for e in seen if e["type"] == "actor_action")  # the product's event contract
         assert action["data"]["market_ticker"] in body["markets"] and type(action["data"]["action"]) is int
         assert action["data"]["action_name"] == Action(action["data"]["action"]).name

@@ -28,6 +28,7 @@ from kalshi_actor.sim.world import World
 from kalshi_actor.trading.actions import ActionConfig
 from kalshi_actor.training.baselines import Hold, RandomPolicy
 from kalshi_actor.training.env import EnvConfig
+from kalshi_actor.actor.loop import _evaluation_summary
 from kalshi_actor.training.evaluate import run_policy
 from kalshi_actor.training.policy import Policy
 from kalshi_actor.training.train import PPO_DEFAULTS, TrainConfig, train
@@ -108,6 +109,9 @@ def test_registry_round_trip_and_refusals(edge_sessions: dict[str, list[Path]], 
 
     policy = Policy.load(registry, None)  # latest
     assert policy.model_id == record.model_id and policy.env_config == EDGE_ENV
+    summary = _evaluation_summary(policy)  # what the actor shows next to its live figures
+    assert summary["subject"] == "model" and set(summary["verdicts"]) >= {"hold", "momentum rule"}
+    assert abs(sum(summary["action_shares"].values()) - 1) < 1e-3 and "HOLD" in summary["action_shares"]
     obs = np.random.default_rng(0).uniform(-1, 1, (64, 52)).astype(np.float32)
     expected, _ = result.model.predict(obs, deterministic=True)
     assert np.array_equal(policy.predict(obs), expected)

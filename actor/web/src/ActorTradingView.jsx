@@ -8,6 +8,7 @@ import { PnlPanel } from "./components/PnlPanel.jsx";
 import { PositionsTable } from "./components/PositionsTable.jsx";
 import { ActivityLog } from "./components/ActivityLog.jsx";
 import { MarketDetail } from "./components/MarketDetail.jsx";
+import { ModelPanel } from "./components/ModelPanel.jsx";
 
 export function ActorTradingView(props) {
   const state = useActorWebSocket(props);
@@ -20,6 +21,7 @@ export function ActorTradingView(props) {
         <PnlPanel pnl={state.pnl} series={state.pnlSeries} />
         <PositionsTable positions={state.positions} onSelect={setSelected} selected={selected} />
         <ActivityLog state={state} onSelect={setSelected} />
+        <ModelPanel model={state.model} pnl={state.pnl} />
       </main>
       {selected && <MarketDetail ticker={selected} state={state} onClose={close} />}
     </div>

@@ -110,6 +110,7 @@ class Actor:
         self._published_positions: dict[str, dict[str, Any]] = {}  # per traded market: its last actor_position
         self._last_error: dict[str, Any] | None = None
         self.decision_errors = 0  # decisions that raised (reported; the feed went on)
+        self.action_counts: dict[str, int] = {}  # decisions by action name, for the live action shares
         self._alive = True
         self._halted = False
         self._started_ms = _now_ms()
@@ -290,8 +291,9 @@ class Actor:
             intents += intents_for_action(action, books.books[ticker], md.markets[ticker].grid,
                                           position.count if position else 0, orders.working(ticker), config,
                                           book_has_own_orders=True)
-            self.events.publish("actor_action", {"market_ticker": ticker, "action": action,
-                                                 "action_name": _action_name(config, action),
+            name = _action_name(config, action)
+            self.action_counts[name] = self.action_counts.get(name, 0) + 1
+            self.events.publish("actor_action", {"market_ticker": ticker, "action": action, "action_name": name,
                                                  "model_id": policy.model_id, "exchange_ts_ms": now_ms})
         self.decisions += 1
         decision = self.risk.check(intents, portfolio, orders.orders(), books.books)
@@ -501,10 +503,12 @@ class Actor:
     def _pnl(self) -> dict[str, Any]:
         p, books = self.portfolio, self.md.books.books
         unrealized = p.unrealized_pnl(books, self._mark())
+        decided = sum(self.action_counts.values())
         return {"cash": format_money(p.cash), "realized": format_money(p.realized_pnl),
                 "unrealized": format_money(unrealized), "fees": format_money(p.fees_paid),
                 "total": format_money(p.realized_pnl + unrealized - p.fees_paid),
-                "exposure": format_money(p.exposure)}
+                "exposure": format_money(p.exposure),
+                "action_shares": {n: round(c / decided, 4) for n, c in sorted(self.action_counts.items())}}
 
     def _position_data(self, ticker: str) -> dict[str, Any]:
         pos = self.portfolio.position(ticker)
@@ -534,7 +538,8 @@ class Actor:
         active = None if policy is None else {"id": policy.model_id, "algorithm": self._algorithm(policy),
                                               "loaded_at_ms": self._loaded_at_ms,
                                               "tick_interval_s": policy.env_config.tick_interval_s}
-        return {"active": active, "target": self.config.model_id or "latest", "last_reload": self._last_reload}
+        return {"active": active, "target": self.config.model_id or "latest", "last_reload": self._last_reload,
+                "evaluation": _evaluation_summary(policy)}
 
     def _status_data(self, message: str) -> dict[str, Any]:
         return {"name": self.config.name, "environment": self.config.environment, "message": message,
@@ -569,6 +574,22 @@ class Actor:
             self._error(f"{task.get_name()} failed: {type(exc).__name__}: {exc}")
             if task.get_name() == "actor-startup":
                 self._alive = False  # nothing will trade: let the liveness probe restart the pod
+
+
+def _evaluation_summary(policy: Policy | None) -> dict[str, Any] | None:
+    """What the model's stored evaluation says of it: its action shares there (named as live: upper case) and each
+    baseline's verdict; None for a model stored without one."""
+    record = policy.record if policy is not None else None
+    evaluation = record.metadata.evaluation if record is not None else None
+    if not evaluation:
+        return None
+    policies = evaluation.get("policies") or {}
+    subject = evaluation.get("subject") or next(iter(policies), None)
+    shares = (policies.get(subject) or {}).get("actions") or {}
+    return {"subject": subject, "episodes": (policies.get(subject) or {}).get("episodes"),
+            "action_shares": {name.upper(): share for name, share in shares.items()},
+            "verdicts": {c["baseline"]: {"verdict": c.get("verdict"), "mean": c.get("mean"), "low": c.get("low"),
+                                         "high": c.get("high")} for c in evaluation.get("comparisons") or []}}
 
 
 def _action_name(config: Any, action: int) -> str:

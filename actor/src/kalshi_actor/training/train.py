@@ -231,7 +231,7 @@ def train(sessions: Sequence[str | os.PathLike[str]], config: TrainConfig, *, re
         policy = Policy.from_model(model, config.env, threads=config.threads)
         entries = [("model", policy.predict)] + [(b.name, b) for b in baselines(config.seed)]
         report = evaluate_policies(entries, list(eval_sessions), config.env)
-        evaluation = {"sessions": [Path(p).name for p in eval_sessions], "policies": report.metrics()}
+        evaluation = {**report.to_json(), "sessions": [Path(p).name for p in eval_sessions]}
         table = report.table
         log("held-out evaluation:\n" + table)
     record = None

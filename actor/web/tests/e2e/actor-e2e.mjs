@@ -180,6 +180,8 @@ async function main() {
   await page.goto(BASE + "/" + (VIEWER ? `#token=${VIEWER}` : ""));
   await connectionIs(page, ["live"], 30_000);
   check(!(await page.evaluate(() => location.href)).includes("token="), "the viewer token left the address bar");
+  await page.waitForSelector($("action-share"), { timeout: 30_000 });
+  check((await page.$$($("action-share"))).length > 0, "the model panel shows the live action shares");
   check((await page.textContent($("environment"))).trim() === "sim", "the environment badge says sim");
   check((await page.textContent($("model-id"))).trim() === health.active_model_id, "the header shows the active model");
   check((await page.textContent($("risk"))).includes("ACTIVE"), "the risk state is ACTIVE");

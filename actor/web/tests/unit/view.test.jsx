@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Header } from "../../src/components/Header.jsx";
 import { ActivityLog, activityRows, describe as describeEvent } from "../../src/components/ActivityLog.jsx";
 import { ladder } from "../../src/components/MarketDetail.jsx";
+import { ModelPanel, actionRows } from "../../src/components/ModelPanel.jsx";
 import { PositionsTable, sortPositions } from "../../src/components/PositionsTable.jsx";
 import { averageCostPips, count, money, position as side, price } from "../../src/format.js";
 import { actorReducer, frameReceived, initialState } from "../../src/state.js";
@@ -135,5 +136,28 @@ describe("market detail", () => {
     const { asks, bids } = ladder(book, orders);
     expect(asks.map((l) => [l.pips, l.own])).toEqual([[6000, false], [5700, true]]); // best ask last
     expect(bids.map((l) => [l.pips, l.own])).toEqual([[5500, false], [5400, true]]); // best bid first
+  });
+});
+
+describe("ModelPanel", () => {
+  it("shows the live action shares beside the evaluated ones, and each verdict", () => {
+    const model = { evaluation: { action_shares: { HOLD: 0.6, BUY_YES_LIMIT: 0.4 },
+      verdicts: { hold: { verdict: "better", mean: 0.12 }, "momentum rule": { verdict: "not distinguishable", mean: -0.01 } } } };
+    render(<ModelPanel model={model} pnl={{ action_shares: { HOLD: 0.3, BUY_YES_LIMIT: 0.7 } }} />);
+    const rows = screen.getAllByTestId("action-share");
+    expect(rows.map((r) => r.dataset.action)).toEqual(["HOLD", "BUY_YES_LIMIT"]);
+    expect(rows[0].textContent).toBe("hold30%60%");
+    expect(rows[0].className).toBe("drift"); // 30 points away from the evaluation
+    expect(screen.getByTestId("verdicts").textContent).toContain("vs hold: better (+0.120 $/episode)");
+  });
+
+  it("says so when the model carries no evaluation", () => {
+    render(<ModelPanel model={{ evaluation: null }} pnl={null} />);
+    expect(screen.getByTestId("no-evaluation")).toBeTruthy();
+  });
+
+  it("pairs the action names of both sides", () => {
+    expect(actionRows({ A: 0.5 }, { B: 1 })).toEqual([
+      { name: "B", live: undefined, evaluated: 1, drift: null }, { name: "A", live: 0.5, evaluated: undefined, drift: null }]);
   });
 });
