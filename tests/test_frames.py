@@ -117,9 +117,23 @@ def test_list_subscriptions_reply():
 
 
 def test_unknown_types_pass_through_with_sid_and_seq():
-    frame = F.decode(b'{"type":"event_lifecycle","sid":5,"seq":8,"msg":{"event_ticker":"KXQ"}}')
+    frame = F.decode(b'{"type":"multivariate_lookup","sid":5,"seq":8,"msg":{"collection_ticker":"KXQ"}}')
     assert isinstance(frame, F.UnknownFrame)
-    assert (frame.type, frame.sid, frame.seq, frame.msg) == ("event_lifecycle", 5, 8, {"event_ticker": "KXQ"})
+    assert (frame.type, frame.sid, frame.seq, frame.msg) == ("multivariate_lookup", 5, 8, {"collection_ticker": "KXQ"})
+
+
+def test_event_frames_of_the_lifecycle_channel_decode():
+    """Kalshi's AsyncAPI examples of ``event_lifecycle`` and ``event_fee_update`` (market_lifecycle_v2)."""
+    created = F.decode(b'{"type":"event_lifecycle","sid":5,"seq":8,"msg":{"event_ticker":"KXQUICKSETTLE-26JAN25H2150",'
+                       b'"exchange_index":0,"title":"t","subtitle":"s","collateral_return_type":"MECNET",'
+                       b'"series_ticker":"KXQUICKSETTLE"}}')
+    assert isinstance(created, F.EventLifecycleFrame) and created.msg.series_ticker == "KXQUICKSETTLE"
+    fee = F.decode(b'{"type":"event_fee_update","sid":5,"seq":9,"msg":{"event_ticker":"KXBTCD-26MAY2018",'
+                   b'"fee_type_override":"quadratic","fee_multiplier_override":1}}')
+    assert isinstance(fee, F.EventFeeUpdateFrame) and not fee.msg.cleared and fee.msg.fee_multiplier_override == 1
+    cleared = F.decode(b'{"type":"event_fee_update","sid":5,"seq":10,"msg":{"event_ticker":"KXBTCD-26MAY2018",'
+                       b'"fee_type_override":null,"fee_multiplier_override":null}}')
+    assert cleared.msg.cleared
 
 
 @pytest.mark.parametrize("raw", [
