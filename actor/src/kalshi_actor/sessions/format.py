@@ -20,6 +20,20 @@ A session is one UTF-8 text file, append-only, one record per line::
 - No compression: a gzip stream's tail is not crash-safe. Compress finished sessions
   if you like; :func:`read_frames` reads ``.gz`` files too (up to the last complete
   record of a truncated one).
+
+Evaluation-only data of a simulated session lives in a sidecar file next to it, never in the frame
+log, so nothing that reads frames (:func:`read_frames`, replay, training) can see it: the latent
+sidecar ``<session>.latent.npz`` (:func:`latent_path`; ``x.session`` and ``x.session.gz`` share
+``x.session.latent.npz``) is a NumPy ``.npz`` archive of
+
+- ``version``: int64 ``[1]``;
+- ``tickers``: str ``[n]``, sorted; ``regimes``: str ``[n]``, each market's regime name (``""``: none);
+- ``offsets``: int64 ``[n + 1]``; market ``i``'s samples are ``[offsets[i], offsets[i + 1])`` of
+- ``ts_ms``: int64, virtual milliseconds since the Unix epoch, non-decreasing per market, and
+  ``p``: float64, the simulator's latent YES probability (0..1) from that time on (a step
+  function: see :func:`latent_at`), sampled when the market is listed and at every change.
+
+Written whole, by :func:`write_latent`, after the session (a temp file renamed into place).
 """
 
 from __future__ import annotations
@@ -31,14 +45,21 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+if TYPE_CHECKING:
+    import numpy as np
+
 MAGIC = b"#kalshi-session"
 VERSION = 1
+LATENT_VERSION = 1
+LATENT_SUFFIX = ".latent.npz"
 
-__all__ = ["SessionError", "SessionWriter", "market_info", "read_header", "read_frames", "replay", "MAGIC", "VERSION"]
+__all__ = ["SessionError", "SessionWriter", "market_info", "read_header", "read_frames", "replay", "MAGIC", "VERSION",
+           "latent_path", "write_latent", "read_latent", "read_regimes", "latent_at", "replace_session",
+           "LATENT_VERSION"]
 
 # The REST market fields a session header keeps under "market_info" (what replay and training need later:
 # close times and the tick grid), as ``{ticker: {field: wire value}}``, plus the market's fee schedule
@@ -215,3 +236,104 @@ async def replay(path: str | os.PathLike[str], *, speed: float | None = 1.0) -> 
             if wait > 0:
                 await asyncio.sleep(wait)
         yield ts, raw
+
+
+# --- the latent sidecar (evaluation only) ---
+
+
+def latent_path(path: str | os.PathLike[str]) -> Path:
+    """Where a session's latent sidecar is: ``x.session`` (or ``x.session.gz``) -> ``x.session.latent.npz``."""
+    path = Path(path)
+    base = path.with_suffix("") if path.suffix == ".gz" else path
+    return base.with_name(base.name + LATENT_SUFFIX)
+
+
+def write_latent(path: str | os.PathLike[str], series: Mapping[str, tuple[Iterable[int], Iterable[float]]],
+                 regimes: Mapping[str, str] | None = None) -> Path:
+    """Write the latent sidecar of session ``path``: ``series[ticker] = (ts_ms, p)`` and, optionally, each
+    market's regime name. Atomic (temp file, then rename). Returns the sidecar's path."""
+    import numpy as np
+
+    regimes = regimes or {}
+    tickers = sorted(series)
+    ts = [np.asarray(series[t][0], dtype=np.int64) for t in tickers]
+    ps = [np.asarray(series[t][1], dtype=np.float64) for t in tickers]
+    for ticker, a, b in zip(tickers, ts, ps):
+        if a.shape != b.shape or a.ndim != 1:
+            raise ValueError(f"latent series of {ticker}: ts_ms and p must be 1-d and of one length")
+    offsets = np.zeros(len(tickers) + 1, dtype=np.int64)
+    np.cumsum([len(a) for a in ts], out=offsets[1:])
+    target = latent_path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, version=np.array([LATENT_VERSION], dtype=np.int64), tickers=np.array(tickers, dtype=str),
+                 regimes=np.array([regimes.get(t, "") for t in tickers], dtype=str), offsets=offsets,
+                 ts_ms=np.concatenate(ts) if ts else np.zeros(0, np.int64),
+                 p=np.concatenate(ps) if ps else np.zeros(0, np.float64))
+    os.replace(tmp, target)
+    return target
+
+
+def replace_session(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """``os.replace`` a session and its latent sidecar (when it has one; a stale sidecar at ``dst`` is removed)."""
+    sidecar = latent_path(src)
+    if sidecar.exists():
+        os.replace(sidecar, latent_path(dst))
+    else:
+        latent_path(dst).unlink(missing_ok=True)
+    os.replace(src, dst)
+
+
+def _load_latent(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    sidecar = latent_path(path)
+    if not sidecar.exists():
+        raise SessionError(f"{os.fspath(path)}: no latent data (no {sidecar.name} next to it: a recorded session, "
+                           "or one generated without the latent sidecar)")
+    try:
+        with np.load(sidecar, allow_pickle=False) as z:
+            data = {k: z[k] for k in ("version", "tickers", "regimes", "offsets", "ts_ms", "p")}
+    except (OSError, ValueError, KeyError) as exc:
+        raise SessionError(f"{sidecar}: not a latent sidecar: {exc}") from None
+    if data["version"].tolist() != [LATENT_VERSION]:
+        raise SessionError(f"{sidecar}: unsupported latent sidecar version {data['version'].tolist()!r}")
+    return data
+
+
+def read_latent(path: str | os.PathLike[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A simulated session's latent YES probabilities: ``{ticker: (ts_ms int64, p float64)}``, each sorted by
+    time (read-only arrays). Evaluation only. :class:`SessionError` when the session has no sidecar."""
+    data = _load_latent(path)
+    offsets, ts, p = data["offsets"], data["ts_ms"], data["p"]
+    out = {}
+    for i, ticker in enumerate(data["tickers"].tolist()):
+        a, b = ts[offsets[i]:offsets[i + 1]], p[offsets[i]:offsets[i + 1]]
+        a.flags.writeable = b.flags.writeable = False
+        out[ticker] = (a, b)
+    return out
+
+
+def read_regimes(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Each market's regime name (evaluation only): the latent sidecar's (every market, relisted ones too), else
+    the header's ``regimes`` (the markets listed at the start). :class:`SessionError` when neither has any."""
+    try:
+        data = _load_latent(path)
+    except SessionError:
+        regimes = read_header(path).get("regimes")
+        if not regimes:
+            raise SessionError(f"{os.fspath(path)}: no regimes (no latent sidecar, no header 'regimes')") from None
+        return dict(regimes)
+    return {t: r for t, r in zip(data["tickers"].tolist(), data["regimes"].tolist()) if r}
+
+
+def latent_at(series: tuple[np.ndarray, np.ndarray], ts_ms: int | np.ndarray) -> float | np.ndarray:
+    """The latent probability in force at ``ts_ms`` (one time, or an array of them): the last sample at or before
+    it (a step function); NaN before the first sample."""
+    import numpy as np
+
+    ts, p = series
+    i = np.searchsorted(ts, ts_ms, side="right") - 1
+    if np.ndim(i) == 0:
+        return float(p[i]) if i >= 0 else float("nan")
+    return np.where(i >= 0, p[np.maximum(i, 0)], np.nan) if len(p) else np.full(np.shape(i), np.nan)

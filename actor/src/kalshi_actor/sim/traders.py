@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from bisect import bisect_right
 
 from ..units import ONE_DOLLAR, Count, Price
@@ -25,13 +26,16 @@ class Latent:
     """A market's true YES probability: a random walk in log-odds with occasional jumps.
 
     Advanced lazily to the time it is asked about. ``vol`` is in log-odds per sqrt(second),
-    ``jump_rate`` jumps per second with log-odds size ~ N(0, ``jump_scale``).
+    ``jump_rate`` jumps per second with log-odds size ~ N(0, ``jump_scale``), ``trend`` a drift in
+    log-odds per second whose sign is drawn at creation (0: none, and no draw). The log-odds stay
+    within [-5, 5]. After :meth:`trace_into`, every change is appended to the given arrays
+    (``ts_ms``, ``p``): the value in force at a time is the last one at or before it.
     """
 
-    __slots__ = ("x", "t_ms", "rng", "vol", "jump_rate", "jump_scale")
+    __slots__ = ("x", "t_ms", "rng", "vol", "jump_rate", "jump_scale", "drift", "trace")
 
     def __init__(self, rng: random.Random, prior: float, t_ms: int, *, vol: float = 0.02,
-                 jump_rate: float = 1 / 900, jump_scale: float = 0.5) -> None:
+                 jump_rate: float = 1 / 900, jump_scale: float = 0.5, trend: float = 0.0) -> None:
         prior = min(max(prior, 0.02), 0.98)
         self.x = math.log(prior / (1 - prior))
         self.t_ms = t_ms
@@ -39,17 +43,35 @@ class Latent:
         self.vol = vol
         self.jump_rate = jump_rate
         self.jump_scale = jump_scale
+        self.drift = 0.0 if not trend else trend if rng.random() < 0.5 else -trend
+        self.trace: tuple[array, array] | None = None
+
+    @property
+    def p(self) -> float:
+        """The probability now in force (without advancing it)."""
+        return 1.0 / (1.0 + math.exp(-self.x))
+
+    def trace_into(self, ts_ms: array, p: array) -> None:
+        """Record the value in force now and every later change into ``ts_ms`` (``'q'``) and ``p`` (``'d'``)."""
+        self.trace = (ts_ms, p)
+        ts_ms.append(self.t_ms)
+        p.append(self.p)
 
     def at(self, t_ms: int) -> float:
         dt = (t_ms - self.t_ms) / 1000
         if dt > 0:
             rng = self.rng
             x = self.x + self.vol * math.sqrt(dt) * rng.gauss(0.0, 1.0)
+            if self.drift:
+                x += self.drift * dt
             if rng.random() < self.jump_rate * dt:
                 x += rng.gauss(0.0, self.jump_scale)
             self.x = min(max(x, -5.0), 5.0)
             self.t_ms = t_ms
-        return 1.0 / (1.0 + math.exp(-self.x))
+            if self.trace is not None:
+                self.trace[0].append(t_ms)
+                self.trace[1].append(self.p)
+        return self.p
 
 
 class _Agent:

@@ -6,17 +6,26 @@ the traders on the clock (and starts a :class:`RealTimeClock`). Under a
 Markets close at their close time (orders cancelled), settle ``settle_delay_ms`` later (YES
 with the latent probability at the close), and, with ``relist``, a new event is listed in
 their place so the number of live markets stays about the same.
+
+``regimes`` (a name, or names cycled over the markets in listing order, relisted ones too; see
+:mod:`sim.regimes`) sets each market's latent process, spreads, flow, fees and lifetime;
+:attr:`World.regime_of` says which market got which (``"base"`` without ``regimes``: the original
+behaviour, draw for draw). :meth:`World.trace_latent` records every change of every market's latent
+probability (evaluation-only data: nothing the traders or the feed see depends on it).
 """
 
 from __future__ import annotations
 
 import random
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..units import MONEY_SCALE
 from .clock import RealTimeClock, Scheduler, VirtualClock
 from .engine import Engine, EngineError
 from .markets import Catalog, Listing, price_grid
+from .regimes import BASE, Regime, regime_cycle
 from .traders import InformedTaker, Latent, MarketMaker, NoiseTaker
 from .types import MarketStatus
 
@@ -82,7 +91,8 @@ class World(ClockDriven):
     default, starting at :data:`DEFAULT_START_MS`) / ``"real"`` (starting at the wall time).
 
     ``activity`` scales how often traders act (1.0: a few to tens of book changes per market
-    per second). ``lifetime_ms`` is the (min, max) time from listing to close.
+    per second). ``lifetime_ms`` is the (min, max) time from listing to close. ``regimes``: see the
+    module docstring.
     """
 
     def __init__(
@@ -95,6 +105,7 @@ class World(ClockDriven):
         settle_delay_ms: int = 30_000,
         relist: bool = True,
         activity: float = 1.0,
+        regimes: str | Sequence[str] | None = None,
     ) -> None:
         self.seed = seed
         self.clock = _make_clock(clock)
@@ -103,6 +114,9 @@ class World(ClockDriven):
         self.settle_delay_ms = settle_delay_ms
         self.relist = relist
         self.activity = activity
+        self.regimes = regime_cycle(regimes)
+        self.regime_of: dict[str, str] = {}  # every market ever listed -> its regime's name
+        self.latent_trace: dict[str, tuple[array, array]] | None = None
         self.live: dict[str, _Live] = {}
         self.started = False
         self._relisted: set[str] = set()
@@ -119,12 +133,47 @@ class World(ClockDriven):
         """The latent YES probability of a live market now (for tests and dashboards)."""
         return self.live[ticker].latent.at(self.clock.now_ms())
 
+    def trace_latent(self) -> dict[str, tuple[array, array]]:
+        """Record every market's latent probability from now on: ``{ticker: (ts_ms 'q', p 'd')}``, the value
+        in force now and at each change (markets listed later too). Returns the (growing) record."""
+        if self.latent_trace is None:
+            self.latent_trace = {}
+            for ticker, live in self.live.items():
+                self._trace(ticker, live.latent)
+        return self.latent_trace
+
     # --- internals ---
+    def _trace(self, ticker: str, latent: Latent) -> None:
+        assert self.latent_trace is not None
+        self.latent_trace[ticker] = ts_p = (array("q"), array("d"))
+        latent.trace_into(*ts_p)
+
+    def _next_regime(self) -> Regime:
+        if self.regimes is None:
+            return BASE
+        return self.regimes[len(self.regime_of) % len(self.regimes)]
+
+    def _apply_terms(self, regime: Regime, listing: Listing, now: int) -> None:
+        """The regime's market terms: its fee type, and an earlier close (one per event, so an event's
+        markets in the regime close together)."""
+        market = listing.market
+        if regime.fee_type is not None:
+            market.fee_type = regime.fee_type
+        if regime.lifetime_ms is not None:
+            draw = random.Random(f"regime/{self.seed}/{regime.name}/{market.event_ticker}").randint(*regime.lifetime_ms)
+            market.close_time_ms = min(market.close_time_ms, now + draw)
+
     def _list(self, listing: Listing) -> None:
         market = listing.market
         now = self.clock.now_ms()
+        regime = self._next_regime()
+        self.regime_of[market.ticker] = regime.name
+        self._apply_terms(regime, listing, now)
         rng = random.Random(f"market/{self.seed}/{market.ticker}")
-        latent = Latent(random.Random(f"latent/{self.seed}/{market.ticker}"), listing.prior, now)
+        latent = Latent(random.Random(f"latent/{self.seed}/{market.ticker}"), listing.prior, now, vol=regime.vol,
+                        jump_rate=regime.jump_rate, jump_scale=regime.jump_scale, trend=regime.trend)
+        if self.latent_trace is not None:
+            self._trace(market.ticker, latent)
         self.engine.add_market(market)
         live = self.live[market.ticker] = _Live(listing, latent, rng)
         grid = price_grid(market)
@@ -138,22 +187,26 @@ class World(ClockDriven):
             fractional = rng.random() < 0.6
             live.agents.append(MarketMaker(
                 engine, name, ticker, latent, agent_rng(name), grid,
-                levels=rng.randint(2, 5), half_spread=rng.choice((100, 100, 150, 200, 300)), gap=1,
+                levels=rng.randint(2, 5), half_spread=regime.half_spread(rng.choice((100, 100, 150, 200, 300))), gap=1,
                 notional=rng.choice((200, 500, 1000, 3000)) * MONEY_SCALE if fractional else None,
                 lots=tuple(rng.choice((1, 5, 10, 13, 25, 100, 250)) * 100 for _ in range(3)),
                 refresh_ms=rng.uniform(600, 2500) * scale, skew=rng.uniform(0.00002, 0.0002),
-                noise=rng.uniform(0.002, 0.008),
+                noise=rng.uniform(0.002, 0.008) * regime.maker_noise,
             ))
         live.agents.append(MarketMaker(
             engine, DEEP_MAKER, ticker, latent, agent_rng(DEEP_MAKER), grid,
-            levels=rng.randint(3, 7), half_spread=rng.choice((500, 800, 1200, 2000)), gap=rng.randint(1, 4),
+            levels=rng.randint(3, 7), half_spread=regime.half_spread(rng.choice((500, 800, 1200, 2000))),
+            gap=rng.randint(1, 4),
             notional=rng.choice((5_000, 20_000, 50_000)) * MONEY_SCALE, lots=(500_000,),
-            refresh_ms=rng.uniform(15_000, 60_000) * scale, skew=0.0, noise=0.01,
+            refresh_ms=rng.uniform(15_000, 60_000) * scale, skew=0.0, noise=0.01 * regime.maker_noise,
         ))
         live.agents.append(NoiseTaker(engine, NOISE, ticker, latent, agent_rng(NOISE), grid,
-                                      mean_ms=rng.uniform(4_000, 20_000) * scale))
-        live.agents.append(InformedTaker(engine, INFORMED, ticker, latent, agent_rng(INFORMED), grid,
-                                         mean_ms=rng.uniform(2_000, 6_000) * scale, edge=rng.choice((200, 300))))
+                                      mean_ms=rng.uniform(4_000, 20_000) * scale / regime.noise_flow))
+        live.agents.append(InformedTaker(
+            engine, INFORMED, ticker, latent, agent_rng(INFORMED), grid,
+            mean_ms=rng.uniform(2_000, 6_000) * scale / regime.informed,
+            edge=round(rng.choice((200, 300)) * regime.informed_edge),
+        ))
         if self.started:
             self._schedule(live)
 
