@@ -18,21 +18,47 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actor_models import Models, build_models
+from actor_models import TICK_S, Models, _ppo, _Spaces, build_models, constant
 from kalshi_actor.actor.app import create_app, running
 from kalshi_actor.actor.config import ActorConfig
 from kalshi_actor.actor.loop import Actor
 from kalshi_actor.kalshi.rest import RestClient
 from kalshi_actor.marketdata.discovery import fee_schedules
-from kalshi_actor.observation import OBS_SIZE
+from kalshi_actor.observation import OBS_SIZE, SCHEMA_HASH
+from kalshi_actor.registry import ModelMetadata
+from kalshi_actor.trading.actions import ActionConfig
+from kalshi_actor.trading.types import Action
+from kalshi_actor.training.env import EnvConfig, ObsNormalisation, normalised_vec_env
 from kalshi_actor.sessions.format import SessionWriter, market_info
 from kalshi_actor.training.env import direct_observations, env_observations
 from support import until
 
 
+NORMALISED_HOLD = "hold-normalised-1"
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
-    return build_models(tmp_path_factory.mktemp("registry"))
+    """The actor models, plus a HOLD model stored with observation statistics (as training stores them)."""
+    models = build_models(tmp_path_factory.mktemp("registry"))
+    rng = np.random.default_rng(0)
+    stats = ObsNormalisation(rng.uniform(-0.3, 0.3, OBS_SIZE), rng.uniform(0.0, 0.2, OBS_SIZE), 1e4)
+    action, env = ActionConfig(), EnvConfig(tick_interval_s=TICK_S)
+    model = _ppo(*(a.astype(np.float32) for a in constant(Action.HOLD)))
+    meta = ModelMetadata(algorithm="ppo", observation_schema_hash=SCHEMA_HASH, observation_size=OBS_SIZE,
+                         action_config=action.to_dict(), action_config_hash=action.hash,
+                         extra={"env_config": env.to_dict(), "obs_normalisation": stats.to_dict()})
+    models.registry.add(lambda target: model.save(target), meta, model_id=NORMALISED_HOLD, set_latest=False)
+    return models
+
+
+def _training_view(stats: ObsNormalisation, obs: np.ndarray) -> np.ndarray:
+    """What the network saw in training for these observations: the training wrapper with the frozen statistics."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    vec = normalised_vec_env(DummyVecEnv([_Spaces]), gamma=0.999)
+    vec.obs_rms.mean, vec.obs_rms.var, vec.training = stats.mean.copy(), stats.var.copy(), False
+    return vec.normalize_obs(obs)
 
 
 def _live_path(actor: Actor) -> list[tuple[tuple[str, int], np.ndarray]]:
@@ -61,7 +87,7 @@ async def test_live_observations_equal_the_training_envs(sim_server, models: Mod
     config = ActorConfig.model_validate({
         "environment": "sim", "rest_url": sim_server.urls.rest, "ws_url": sim_server.urls.ws,
         "api_key_id": sim_server.key.key_id, "private_key": sim_server.key.private_pem, "registry": str(models.root),
-        "model_id": models.hold, "market_limit": len(engine.markets), "tick_interval": tick_interval})
+        "model_id": NORMALISED_HOLD, "market_limit": len(engine.markets), "tick_interval": tick_interval})
     actor = Actor(config)
     live = _live_path(actor)
     path = tmp_path / "live.session"
@@ -93,3 +119,9 @@ async def test_live_observations_equal_the_training_envs(sim_server, models: Mod
     assert diff == []  # bit for bit
     assert direct_keys == keys and np.array_equal(direct, obs)
     assert np.array_equal(actor.policy.predict(live_obs), actor.policy.predict(obs))
+    # the normalised observations the network sees live are what it saw in training for the same frames
+    stats = actor.policy.normalisation
+    assert stats is not None and actor.policy.model_id == NORMALISED_HOLD
+    live_view = actor.policy.network_input(live_obs)
+    assert not np.array_equal(live_view, live_obs)
+    assert live_view.view(np.uint32).tobytes() == _training_view(stats, obs).view(np.uint32).tobytes()

@@ -174,7 +174,9 @@ def test_random_actions_never_create_cash(sessions: dict[str, Path], pricing: st
             if not done:
                 assert (env.portfolio.cash, env._pos, env.portfolio.fees_paid) == (cash, position, fees)
             assert all(f.count > 0 and 0 < f.price < ONE_DOLLAR for f in env.step_fills)
-        assert np.isclose(total_reward, info["net_pnl"] / 1e6 * config.reward_scale)
+        # the rewards plus the inventory penalty charged are the episode's net P&L (settled or liquidated)
+        assert info["penalty"] > 0 or info["fills"] == 0
+        assert np.isclose(total_reward + info["penalty"], info["net_pnl"] / 1e6 * config.reward_scale)
         if info["settled"] is not None:
             settled_episodes += 1
             assert info["net_pnl"] == value[info["settled"]] - fees
@@ -327,3 +329,101 @@ def test_an_unresolved_position_is_liquidated_at_the_touch_with_the_taker_fee(se
         fee = env.fees.taker_fee(book.best_yes_bid_price, info["position"])
         finals[liquidate] = info["equity"]
     assert fee > 0 and finals[True] == finals[False] - fee
+
+
+# --- the conservative reward, the risk layer's limit, masks, stored configs ---
+
+
+def _maker_fill(env: KalshiMarketEnv, side: str, count: int = 100):
+    """A passive fill of ours at the current best bid of ``side`` (the book unchanged), booked as the fill model
+    would book it."""
+    from kalshi_actor.trading.types import FillEvent
+
+    book = env.book
+    price = book.best_yes_bid_price if side == "yes" else book.best_no_bid_price
+    fee = env.fees.fill_fee(price, count, False)
+    env._book_fills([FillEvent(env.ticker, "o-1", side, price, count, fee, False, env.md.now_ms)])
+    return fee
+
+
+@pytest.mark.parametrize("side", ["yes", "no"])
+def test_a_passive_fill_at_the_bid_books_no_profit(sessions: dict[str, Path], side: str) -> None:
+    """The issue: with the mid mark a filled bid earned half a spread at once. At the (default) bid mark, a
+    bid filled at the best bid of an unchanged book is worth what it cost: the reward is minus its fee."""
+    rewards = {}
+    for mark in ("bid", "mid"):
+        env = KalshiMarketEnv([sessions["plain"]], EnvConfig(mark=mark))
+        env.reset(options={"session": 0, "ticker": env.episodes[0][1]})
+        book = env.book
+        while book.best_yes_bid_price is None or book.best_no_bid_price is None or \
+                book.best_yes_bid_price + book.best_no_bid_price > ONE_DOLLAR - 200:  # a spread of 2+ ticks
+            env.step(0)
+            book = env.book
+        before = env._mark()
+        fee = _maker_fill(env, side)
+        rewards[mark] = (env._mark() - before) * env.config.reward_scale / 1e6
+        if mark == "bid":
+            assert rewards[mark] == pytest.approx(-fee * env.config.reward_scale / 1e6)
+    assert EnvConfig().mark == "bid"
+    assert rewards["bid"] <= 0
+    assert rewards["mid"] > 0  # the old free profit
+
+
+def test_new_defaults_and_an_old_stored_config_keeps_its_meaning() -> None:
+    config = EnvConfig()
+    assert (config.mark, config.max_position, config.liquidate) == ("bid", 10_000, True)
+    assert config.inventory_penalty > 0
+    assert EnvConfig.from_dict(config.to_dict()) == config
+    old = {k: v for k, v in EnvConfig(mark="mid", inventory_penalty=0.0).to_dict().items()
+           if k not in ("max_position", "liquidate")}  # what models stored before these fields existed
+    loaded = EnvConfig.from_dict(old)
+    assert (loaded.mark, loaded.inventory_penalty, loaded.max_position, loaded.liquidate) == ("mid", 0.0, None, False)
+
+
+def test_the_live_risk_layer_default_limit_is_the_envs() -> None:
+    from kalshi_actor.actor.config import RiskLimits as Settings
+    from kalshi_actor.actor.risk import RiskLimits
+
+    assert RiskLimits().max_position == EnvConfig().max_position
+    assert RiskLimits.of(Settings()).max_position == EnvConfig().max_position
+
+
+def _risk_allowed(intents, position: int, working, limit: int):
+    """What the live risk layer lets through, with only its position limit on."""
+    from kalshi_actor.actor.risk import RiskLimits, RiskManager
+    from kalshi_actor.trading.portfolio import Portfolio
+
+    portfolio = Portfolio(10_000 * 1_000_000)
+    portfolio.reset_position("M", position, abs(position) * 500_000 // 100, 0, 0)
+    risk = RiskManager(RiskLimits(max_position=limit, max_exposure=None, max_orders_per_minute=None),
+                       clock=lambda: 0.0)
+    return risk.check(intents, portfolio, working).allowed
+
+
+@pytest.mark.parametrize("position", [0, 250, -250, 300, 800, -700])  # states the env can reach
+def test_the_env_enforces_the_position_limit_exactly_as_live_risk(position: int) -> None:
+    from kalshi_actor.trading.types import AmendOrder, CancelOrder, PlaceOrder, WorkingOrder
+    from kalshi_actor.training.env import within_position_limit
+
+    working = [WorkingOrder("y1", "c1", "M", "yes", 4_000, 200, 0, filled=100),
+               WorkingOrder("n1", "c2", "M", "no", 5_000, 300, 0)]
+    batches = [
+        [PlaceOrder("M", "yes", 4_500, 500)],
+        [PlaceOrder("M", "no", 5_000, 700)],
+        [AmendOrder("M", "y1", "yes", 4_100, 100 + 600)],
+        [CancelOrder("M", "n1"), PlaceOrder("M", "no", 5_100, 1_000)],
+        [CancelOrder("M", "y1"), PlaceOrder("M", "yes", 4_000, 150, False, "immediate_or_cancel")],
+    ]
+    for intents in batches:
+        assert within_position_limit(intents, position, working, 1_000) == _risk_allowed(intents, position, working,
+                                                                                         1_000), intents
+
+
+def test_action_masks_follow_the_action_space(sessions: dict[str, Path]) -> None:
+    from kalshi_actor.training.env import n_actions
+
+    env = KalshiMarketEnv([sessions["plain"]])
+    env.reset(seed=0)
+    mask = env.action_masks()
+    assert mask.dtype == bool and mask.shape == (n_actions(env.config.action),) == (env.action_space.n,)
+    assert mask[int(Action.HOLD)]

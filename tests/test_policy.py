@@ -78,3 +78,37 @@ def test_inference_keeps_to_the_threads_it_was_given():
     Policy.from_model(_model(seed=1), EnvConfig(), threads=1)
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas and all(pool["num_threads"] == 1 for pool in blas)
+
+
+@pytest.mark.parametrize("kwargs", [{"net_arch": [64, 64]}, {"net_arch": [16], "activation_fn": torch.nn.ELU}])
+def test_masked_actions_are_never_chosen(kwargs):
+    model = _model(seed=5, **kwargs)
+    policy = Policy.from_model(model, EnvConfig())
+    obs = _observations(2_000, seed=9)
+    free = policy.predict(obs)
+    rng = np.random.default_rng(4)
+    masks = rng.random((len(obs), N_ACTIONS)) < 0.5
+    masks[np.arange(len(obs)), rng.integers(0, N_ACTIONS, len(obs))] = True  # at least one allowed
+    masked = policy.predict(obs, masks)
+    assert masks[np.arange(len(obs)), masked].all()
+    keep = masks[np.arange(len(obs)), free]  # where the free choice is allowed, the mask changes nothing
+    assert np.array_equal(masked[keep], free[keep])
+    assert np.array_equal(policy.predict(obs, np.ones(N_ACTIONS, bool)), free)
+    only_hold = np.zeros(N_ACTIONS, bool)
+    only_hold[0] = True
+    assert (policy.predict(obs[:10], only_hold) == 0).all()
+    with pytest.raises(ValueError, match="no action"):
+        policy.predict(obs[:2], np.zeros((2, N_ACTIONS), bool))
+
+
+def test_maskable_ppo_models_predict_like_sb3_contrib():
+    from sb3_contrib import MaskablePPO
+
+    model = MaskablePPO("MlpPolicy", _Spaces(), seed=3, device="cpu", policy_kwargs={"net_arch": [32, 32]})
+    policy = Policy.from_model(model, EnvConfig())
+    assert policy.engine == "numpy"
+    obs = _observations(1_000, seed=11)
+    masks = np.random.default_rng(1).random((len(obs), N_ACTIONS)) < 0.6
+    masks[:, 0] = True
+    expected, _ = model.predict(obs, action_masks=masks, deterministic=True)
+    assert (policy.predict(obs, masks) == expected).mean() > 0.99

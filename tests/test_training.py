@@ -77,7 +77,7 @@ def edge_sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Pa
 @pytest.mark.timeout(240)
 def test_ppo_learns_the_drift_and_beats_hold(edge_sessions: dict[str, list[Path]]) -> None:
     result = train(edge_sessions["train"], _config(100_000), registry=None, progress=False)
-    policy = Policy.from_model(result.model, EDGE_ENV)
+    policy = result.policy()  # with the observation statistics it was trained with
     model = run_policy("model", policy.predict, edge_sessions["held_out"], EDGE_ENV)
     hold = run_policy("hold", Hold(), edge_sessions["held_out"], EDGE_ENV)
     rand = run_policy("random", RandomPolicy(0), edge_sessions["held_out"], EDGE_ENV)
@@ -101,19 +101,24 @@ def test_registry_round_trip_and_refusals(edge_sessions: dict[str, list[Path]], 
                    eval_sessions=edge_sessions["held_out"][:1])
     record = result.record
     meta = record.metadata
+    assert meta.algorithm == "maskable_ppo"
     assert meta.observation_schema_hash == SCHEMA_HASH and meta.observation_size == 52
     assert meta.action_config == EDGE_ENV.action.to_dict() and meta.action_config_hash == EDGE_ENV.action.hash
     assert meta.extra["env_config"] == EDGE_ENV.to_dict()
     assert meta.hyperparameters["n_steps"] == 256 and meta.training_sessions == ["train-1.session"]
     assert "model" in meta.evaluation["policies"] and "hold" in meta.evaluation["policies"]
 
+    assert meta.extra["obs_normalisation"] == result.normalisation.to_dict()
+    assert meta.extra["seed_selection"]["chosen"] == 0 and meta.extra["seed_selection"]["seeds"] == [0]
+
     policy = Policy.load(registry, None)  # latest
     assert policy.model_id == record.model_id and policy.env_config == EDGE_ENV
+    assert policy.normalisation is not None and policy.normalisation.to_dict() == result.normalisation.to_dict()
     summary = _evaluation_summary(policy)  # what the actor shows next to its live figures
     assert summary["subject"] == "model" and set(summary["verdicts"]) >= {"hold", "momentum rule"}
     assert abs(sum(summary["action_shares"].values()) - 1) < 1e-3 and "HOLD" in summary["action_shares"]
     obs = np.random.default_rng(0).uniform(-1, 1, (64, 52)).astype(np.float32)
-    expected, _ = result.model.predict(obs, deterministic=True)
+    expected, _ = result.model.predict(result.normalisation.apply(obs), deterministic=True)  # what SB3 saw
     assert np.array_equal(policy.predict(obs), expected)
 
     def republish(**changes) -> str:

@@ -25,17 +25,42 @@ the whole stream as explicit "stale" marks. An episode then feeds only its marke
 frames: the other markets cost nothing, and the observations are bit-identical to those
 of one MarketData fed the whole session (:func:`direct_observations`, the parity test).
 
-Reward and the end of an episode
---------------------------------
+Actions, masks and the position limit
+-------------------------------------
+``Discrete(n_actions(config.action))`` (the action config's space: the five seed actions, or
+the maker set). :meth:`KalshiMarketEnv.action_masks` (sb3-contrib's convention: a bool array,
+True = allowed) is :func:`~kalshi_actor.trading.actions.action_mask` for the current decision with
+``config.max_position`` (all True until that function exists). The env ENFORCES the limit the
+way the live risk layer does (:func:`within_position_limit`, the position rule of
+``RiskManager._fit``): with position ``P`` (+YES/-NO) and our resting YES orders ``Y`` and NO
+orders ``N``, an order may rest only while ``P + Y`` (a YES order) or ``N - P`` (a NO order)
+stays within ``max_position``; a larger one is clipped to the room (whole contracts), one
+without room is dropped. A masked action played anyway changes at most what the limit allows.
+
+Reward and the end of an episode (money exact in micros; rewards are floats)
+---------------------------------------------------------------------------
 Reward at each step: the change of the market's equity (cash + the position marked at
 ``config.mark``, fees already out of cash) since the previous decision, in dollars times
 ``reward_scale``, minus ``inventory_penalty`` dollars per contract held per hour of
-exchange time. The episode ends when the market closes (a closing lifecycle frame, or
-the clock passing its close time) or the session ends. At the end the position is
-settled at $1.00 per winning contract if the session says how the market resolved
-(``determined``/``settled`` lifecycle frames, even after the close), else marked to
-market; the last reward includes it. The sum of the rewards (without penalty) is thus
-the episode's net P&L after fees.
+exchange time. The default mark is ``"bid"``, the LIQUIDATION mark (a YES contract is worth
+the best YES bid): a passive fill books no profit when it fills -- a YES bid filled at the
+best bid of an unchanged book is marked at what it cost, so its reward is minus its maker
+fee (<= 0); the spread is earned when the position is closed from the other side, or at
+settlement. (``"mid"`` booked half a spread as profit the moment a passive order filled.)
+
+The episode TERMINATES when the market closes (a closing lifecycle frame, or the clock
+passing its close time) or resolves; it is TRUNCATED when the session's data ends first, or
+after ``max_episode_steps`` decisions (the market goes on: SB3 bootstraps the value there).
+At the end the position is settled at $1.00 per winning contract if the session says how the
+market resolved (``determined``/``settled`` lifecycle frames, even after the close; never at a
+``max_episode_steps`` cut, which would look ahead). Otherwise, with ``config.liquidate``, it is
+LIQUIDATED: sold at the held side's best bid (crossing the spread) less the taker fee of the
+closing order, at the touch (depth ignored, as the marks ignore it); without it (models
+trained before the field existed) it stays marked at ``config.mark``. The last reward includes
+it. So the invariant, exact up to float rounding: ``sum(rewards) + info["penalty"] ==
+info["net_pnl"] * reward_scale / 1e6``, where ``info["penalty"]`` is the inventory penalty
+charged (reward units) and ``info["net_pnl"]`` (exact micros) the final equity minus the
+initial cash: the settled P&L after fees, or, unresolved, what liquidating at the end nets.
 """
 
 from __future__ import annotations
@@ -62,12 +87,14 @@ from ..trading.fees import FeeSchedule
 from ..trading.portfolio import Mark, mark_value
 from ..trading.portfolio import Portfolio
 from ..trading.ticks import DecisionTicks
-from ..trading.types import AmendOrder, FillEvent, OrderIntent, PlaceOrder, WorkingOrder
-from ..units import Money
+from ..trading import actions as _actions
+from ..trading.types import AmendOrder, CancelOrder, FillEvent, OrderIntent, PlaceOrder, WorkingOrder
+from ..units import ONE_DOLLAR, Count, Money
 from .fill_model import FillModel
 
-__all__ = ["EnvConfig", "KalshiMarketEnv", "Session", "load_session", "direct_observations", "env_observations",
-           "session_paths"]
+__all__ = ["LIVE_MAX_POSITION", "EnvConfig", "KalshiMarketEnv", "ObsNormalisation", "Session", "load_session",
+           "direct_observations", "env_observations", "n_actions", "normalise", "normalised_vec_env", "session_paths",
+           "within_position_limit"]
 
 _MICROS = 1_000_000  # micros per dollar
 _CLOSING = frozenset({"deactivated", "closed", "determined", "settled"})
@@ -77,6 +104,21 @@ _MARKET_FRAMES = (F.OrderbookDeltaFrame, F.OrderbookSnapshotFrame, F.TradeFrame,
 # ops of a market's stream (see Session)
 _FRAME, _TICK, _STALE = 0, 1, 2
 _NEVER = 1 << 62  # a close time that never comes
+_COUNT_STEP = 100  # the live risk layer's count_step: clipped sizes are whole contracts
+
+LIVE_MAX_POSITION: Count = 10_000
+"""The live risk layer's default per-market position limit, hundredths (``RiskLimits.max_position``: 100
+contracts; ``actor.config.RiskLimits.max_position``)."""
+
+_LEGACY: dict[str, Any] = {"max_position": None, "liquidate": False}
+"""What a stored env config that lacks these keys meant (models trained before they existed):
+no position limit in training, unresolved ends marked at ``mark``. (``mark`` and
+``inventory_penalty`` have always been stored, so an old model keeps its ``"mid"`` and 0.)"""
+
+
+def n_actions(config: ActionConfig) -> int:
+    """How many actions the config's space has (the seed five where ``ActionConfig.n_actions`` is missing)."""
+    return int(getattr(config, "n_actions", N_ACTIONS))
 
 
 @dataclass(frozen=True)
@@ -92,23 +134,28 @@ class EnvConfig:
     theirs (each market's own, from the session header's ``market_info``, is used where present: headers
     written before it was recorded lack it, and so do markets first listed during the session).
     ``max_episode_steps``: truncate longer episodes (None: never).
-    ``max_position``: the live risk layer's per-market limit, hundredths: an order whose worst case (every
-    resting contract of its side filled) would hold more is clipped to fit, or dropped (None: no limit).
+    ``max_position``: the live risk layer's per-market limit, hundredths (default its default, 100
+    contracts): an order whose worst case (every resting contract of its side filled) would hold more is
+    clipped to fit, or dropped (None: no limit); the action mask uses it too.
     ``liquidate``: an episode whose market does not resolve in the session ends with the position sold
     at the touch, taker fee included (a conservative end); False marks it at ``mark``, as before.
+
+    Defaults are how NEW models train (bid marks, 5 cents per contract-hour, the live limit,
+    liquidation). :meth:`from_dict` reads a stored config: keys it lacks take their OLD meaning
+    (:data:`_LEGACY`), so an old model's config means what it meant.
     """
 
     tick_interval_s: float = 1.0
     action: ActionConfig = field(default_factory=ActionConfig)
     initial_cash: Money = 1_000 * _MICROS
-    mark: Mark = "mid"
-    inventory_penalty: float = 0.0
+    mark: Mark = "bid"
+    inventory_penalty: float = 0.05
     reward_scale: float = 100.0
     fee_type: str = "quadratic"
     fee_multiplier: float = 1.0
     max_episode_steps: int | None = None
-    max_position: int | None = None
-    liquidate: bool = False
+    max_position: Count | None = LIVE_MAX_POSITION
+    liquidate: bool = True
 
     def __post_init__(self) -> None:
         if not (self.tick_interval_s >= 0 and math.isfinite(self.tick_interval_s)):
@@ -133,7 +180,7 @@ class EnvConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EnvConfig:
-        values = dict(data)
+        values = {**_LEGACY, **data}
         values["action"] = ActionConfig.from_dict(values.get("action", ActionConfig().to_dict()))
         return cls(**values)
 
@@ -283,7 +330,9 @@ def session_paths(items: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 class KalshiMarketEnv(gym.Env):
-    """One market of one session per episode; ``Box(52)`` float32 observations, ``Discrete(5)`` actions.
+    """One market of one session per episode; ``Box(52)`` float32 observations (raw: the network's input is
+    normalised by the training wrapper, :func:`normalised_vec_env`), ``Discrete(n_actions)`` actions with
+    :meth:`action_masks`.
 
     ``sessions``: session paths (or loaded :class:`Session` s); an episode picks a market
     (any with at least ``min_decisions`` book frames) uniformly with the env's RNG, or the
@@ -308,12 +357,13 @@ class KalshiMarketEnv(gym.Env):
         if not self.episodes:
             raise ValueError("no market in these sessions has enough book changes for an episode")
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (OBS_SIZE,), np.float32)
-        self.action_space = gym.spaces.Discrete(N_ACTIONS)
+        self.action_space = gym.spaces.Discrete(n_actions(config.action))
         self._builder = ObservationBuilder(own_orders_in_book=False, capacity=1)
         self._fees = FeeSchedule.of(config.fee_type, config.fee_multiplier)
         self._tick = config.tick_interval_ms > 0
         self._penalty = config.inventory_penalty / 3_600_000 / 100  # dollars per hundredth per ms
         self._scale = config.reward_scale / _MICROS
+        self._action_mask = getattr(_actions, "action_mask", None)  # None until the action module has it
         self.session: Session | None = None
         self.ticker = ""
 
@@ -341,6 +391,7 @@ class KalshiMarketEnv(gym.Env):
         self._ops = iter(self._stream.ops)
         self._done = False
         self._closed = False  # the market closed in the session (else the data ended)
+        self.penalty = 0.0  # the inventory penalty charged this episode, reward units
         self.steps = 0
         self.n_fills = 0
         self.book = None
@@ -368,28 +419,43 @@ class KalshiMarketEnv(gym.Env):
         intents = intents_for_action(int(action), book, self.md.markets[ticker].grid, self._pos, fills.working(ticker),
                                      self.config.action)
         if intents and self.config.max_position is not None:
-            intents = _within_limit(intents, self._pos, fills.working(ticker), self.config.max_position)
+            intents = within_position_limit(intents, self._pos, fills.working(ticker), self.config.max_position)
         if intents:
             self._book_fills(fills.submit(intents, self.md.now_ms))
         self.steps += 1
         held = self._pos
         start_ms = self._last_ms
         ended = self._advance()
-        if ended:
-            self._finish()
-        equity = self._mark() if not ended else self._final_equity
+        limit = self.config.max_episode_steps
+        cut = not ended and limit is not None and self.steps >= limit
+        if ended or cut:
+            self._finish(cut=cut)
+        equity = self._final_equity if ended or cut else self._mark()
         now = self.md.now_ms
         reward = (equity - self._equity) * self._scale
         if held and self._penalty:
-            reward -= self._penalty * abs(held) * (now - start_ms) * self.config.reward_scale
+            penalty = self._penalty * abs(held) * (now - start_ms) * self.config.reward_scale
+            reward -= penalty
+            self.penalty += penalty
         self._equity = equity
         self._last_ms = now
-        limit = self.config.max_episode_steps
         # a market that closed (or resolved) ends its MDP; data that runs out, or a step limit, only cuts it
         terminated = ended and (self._closed or self._result is not None)
-        truncated = (ended and not terminated) or (limit is not None and self.steps >= limit)
-        self._done = terminated or truncated
+        truncated = not terminated and (ended or cut)
         return self._observe(), float(reward), terminated, truncated, self._info()
+
+    def action_masks(self) -> np.ndarray:
+        """The actions allowed at the current decision (bool ``[n_actions]``, sb3-contrib's convention).
+
+        :func:`~kalshi_actor.trading.actions.action_mask` on the decision's book, position and working
+        orders with ``config.max_position``; all True when the episode is over or the action module has
+        no mask yet (the env's position limit still holds: see :func:`within_position_limit`)."""
+        n = self.action_space.n
+        if self._action_mask is None or self._done or self.book is None or self.ticker not in self.md.markets:
+            return np.ones(n, bool)
+        mask = self._action_mask(self.config.action, self.book, self._pos, self.fills.working(self.ticker),
+                                 self.config.max_position, grid=self.md.markets[self.ticker].grid)
+        return np.asarray(mask, dtype=bool)
 
     # --- internals ---
 
@@ -474,11 +540,12 @@ class KalshiMarketEnv(gym.Env):
             return self.portfolio.cash
         return self.portfolio.cash + mark_value(pos, self.md.books.books.get(self.ticker), self.config.mark)
 
-    def _finish(self) -> None:
-        """The episode ends: settle if the session says how the market resolved, else mark to market."""
+    def _finish(self, *, cut: bool = False) -> None:
+        """The episode ends: settle if the session says how the market resolved (never at a step-limit ``cut``:
+        that would look ahead), else liquidate (``config.liquidate``) or mark to market."""
         self._done = True
         self.fills.close_market(self.ticker)
-        if self._result is not None:
+        if self._result is not None and not cut:
             self.portfolio.settle(self.ticker, self._result)
             self._pos = 0
             self._final_equity = self.portfolio.cash
@@ -500,7 +567,9 @@ class KalshiMarketEnv(gym.Env):
         bid = book.best_yes_bid_price if pos > 0 else book.best_no_bid_price
         if bid is None:
             return cash  # nobody to sell to: worth nothing now
-        return cash + bid * abs(pos) - self.fees.taker_fee(bid, abs(pos))  # pips x hundredths = micros
+        count = abs(pos)
+        # selling YES at the YES bid is buying NO at ONE_DOLLAR - bid: the fee is that order's
+        return cash + bid * count - self.fees.taker_fee(ONE_DOLLAR - bid, count)  # pips x hundredths = micros
 
     def _observe(self) -> np.ndarray:
         book = self.book
@@ -516,31 +585,124 @@ class KalshiMarketEnv(gym.Env):
     def _info(self) -> dict[str, Any]:
         p = self.portfolio
         info = {"ticker": self.ticker, "now_ms": self.md.now_ms, "equity": self._equity, "cash": p.cash,
-                "position": self._pos, "fees": p.fees_paid, "fills": self.n_fills}
+                "position": self._pos, "fees": p.fees_paid, "fills": self.n_fills, "penalty": self.penalty}
         if self._done:
             info["net_pnl"] = self._equity - self.config.initial_cash
             info["settled"] = self._result
         return info
 
 
-def _within_limit(intents: list[OrderIntent], position: int, working: Sequence[WorkingOrder],
-                  limit: int) -> list[OrderIntent]:
-    """The intents with each order clipped so that, all of its side filled, the position stays within ``limit``
-    (a YES bid can take us to ``position + remaining`` YES, a NO bid to ``remaining - position`` NO), as the
-    live risk layer does; an order with nothing left is dropped. Cancels pass."""
+def within_position_limit(intents: Sequence[OrderIntent], position: Count, working: Sequence[WorkingOrder],
+                          limit: Count, step: Count = _COUNT_STEP) -> list[OrderIntent]:
+    """The intents the live risk layer's position rule lets through (``RiskManager._fit``), in order.
+
+    An order on side ``S`` with ``wanted`` remaining gets ``room = limit - own - resting(S)``, where
+    ``own`` is the position on ``S`` (``P`` for YES, ``-P`` for NO) and ``resting(S)`` what our other
+    orders on ``S`` still have working (after this batch's cancels and earlier orders): so, every order
+    of one side filled, the position stays within ``limit``. ``wanted > room`` is clipped to the room
+    rounded down to ``step`` (an amend keeps its filled part in ``count``); no room drops the order.
+    Cancels pass (they reduce risk)."""
+    resting: dict[str, tuple[str, Count]] = {o.order_id: (o.side, o.remaining) for o in working}
     filled = {o.order_id: o.filled for o in working}
     kept: list[OrderIntent] = []
-    for intent in intents:
-        if type(intent) is PlaceOrder or type(intent) is AmendOrder:
-            already = filled.get(intent.order_id, 0) if type(intent) is AmendOrder else 0
-            room = limit - (position if intent.side == "yes" else -position)
-            remaining = min(intent.count - already, room)
-            if remaining <= 0:
+    for index, intent in enumerate(intents):
+        kind = type(intent)
+        if kind is CancelOrder:
+            resting.pop(intent.order_id, None)
+            kept.append(intent)
+            continue
+        if kind is not PlaceOrder and kind is not AmendOrder:
+            kept.append(intent)
+            continue
+        key = intent.order_id if kind is AmendOrder else f"new-{index}"
+        already = filled.get(key, 0) if kind is AmendOrder else 0
+        side = intent.side
+        wanted = intent.count - already
+        own = position if side == "yes" else -position
+        room = limit - own - sum(r for k, (s, r) in resting.items() if s == side and k != key)
+        if room < wanted:
+            room -= room % step
+            if room <= 0:
                 continue
-            if remaining < intent.count - already:
-                intent = replace(intent, count=remaining + already)
+            intent = replace(intent, count=already + room)
+            wanted = room
+        resting[key] = (side, wanted)
         kept.append(intent)
     return kept
+
+
+# --- observation normalisation: frozen running statistics, one formula for training and live ---
+
+OBS_NORM_EPSILON = 1e-2
+"""Added to the variance: the features already live in [-1, 1], so a feature (nearly) constant in training
+is scaled up at most 10x (std floored at 0.1) instead of blowing up live."""
+OBS_NORM_CLIP = 5.0
+
+
+def normalise(obs: np.ndarray, mean: np.ndarray, var: np.ndarray, epsilon: float, clip: float) -> np.ndarray:
+    """``clip((obs - mean) / sqrt(var + epsilon), -clip, clip)`` in float64 (VecNormalize's formula);
+    callers cast to float32 (as VecNormalize does)."""
+    return np.clip((obs - mean) / np.sqrt(var + epsilon), -clip, clip)
+
+
+@dataclass(frozen=True, eq=False)
+class ObsNormalisation:
+    """Frozen per-feature statistics of the training observations (float64 ``[OBS_SIZE]``), stored with the
+    model (``metadata.extra["obs_normalisation"]``, :meth:`to_dict`) and applied by :meth:`apply` to every
+    observation the network sees: in training (the :func:`normalised_vec_env` wrapper, while the
+    statistics still run) and live (:meth:`Policy.predict <kalshi_actor.training.policy.Policy.predict>`).
+    JSON floats round-trip exactly, so live applies bit for bit what training froze."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    count: float
+    epsilon: float = OBS_NORM_EPSILON
+    clip: float = OBS_NORM_CLIP
+
+    def __post_init__(self) -> None:
+        for name in ("mean", "var"):
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if value.shape != (OBS_SIZE,) or not np.isfinite(value).all():
+                raise ValueError(f"obs normalisation {name} must be {OBS_SIZE} finite numbers")
+            object.__setattr__(self, name, value)
+        if (self.var < 0).any() or not self.epsilon > 0 or not self.clip > 0:
+            raise ValueError("obs normalisation needs var >= 0, epsilon > 0 and clip > 0")
+
+    def apply(self, obs: np.ndarray) -> np.ndarray:
+        """The network's input for raw observations (float32, same shape)."""
+        return normalise(obs, self.mean, self.var, self.epsilon, self.clip).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "running_mean_std", "mean": self.mean.tolist(), "var": self.var.tolist(),
+                "count": float(self.count), "epsilon": self.epsilon, "clip": self.clip}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ObsNormalisation:
+        if data.get("kind") != "running_mean_std":
+            raise ValueError(f"unknown obs normalisation {data.get('kind')!r}")
+        return cls(np.asarray(data["mean"], np.float64), np.asarray(data["var"], np.float64), float(data["count"]),
+                   float(data["epsilon"]), float(data["clip"]))
+
+    @classmethod
+    def of(cls, vec: Any) -> ObsNormalisation:
+        """The statistics of a :func:`normalised_vec_env` wrapper, copied (freeze it: ``vec.training = False``)."""
+        rms = vec.obs_rms
+        return cls(rms.mean.copy(), rms.var.copy(), float(rms.count), vec.obs_epsilon, float(vec.clip_obs))
+
+
+def normalised_vec_env(venv: Any, *, gamma: float, norm_reward: bool = True) -> Any:
+    """SB3's ``VecNormalize`` over ``venv`` with this module's observation formula (:func:`normalise`,
+    ``epsilon`` :data:`OBS_NORM_EPSILON` for observations only) and rewards scaled by the running std of the
+    discounted return (training only: rewards never reach live). Action masks pass through (``env_method``)."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    class Normalised(VecNormalize):
+        obs_epsilon = OBS_NORM_EPSILON
+
+        def _normalize_obs(self, obs: np.ndarray, obs_rms: Any) -> np.ndarray:
+            return normalise(obs, obs_rms.mean, obs_rms.var, self.obs_epsilon, self.clip_obs)
+
+    return Normalised(venv, norm_obs=True, norm_reward=norm_reward, clip_obs=OBS_NORM_CLIP, gamma=gamma)
 
 
 # --- parity: the env's observations against one MarketData fed the whole session ---

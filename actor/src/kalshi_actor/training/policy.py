@@ -4,6 +4,17 @@ The live actor and the evaluation use this one loader::
 
     policy = Policy.load(Registry(root), model_id=None, threads=1)   # latest; validated
     actions = policy.predict(obs)                                   # np.int64 [n], argmax of the logits
+    actions = policy.predict(obs, masks)                            # masks: bool [n, n_actions], True = allowed
+
+Models are sb3-contrib ``MaskablePPO`` (``metadata.algorithm == "maskable_ppo"``) or, older,
+stable-baselines3 ``PPO`` (``"ppo"``); both have the same actor network and load the same way.
+
+Observation normalisation: a model trained with it stores its frozen statistics in
+``metadata.extra["obs_normalisation"]`` (:class:`~.env.ObsNormalisation`); ``predict`` applies them
+to the raw observations (:meth:`network_input`, the training wrapper's formula, float64 then
+float32) before EITHER forward pass. A model without them sees the raw observations, exactly
+as before. Masks: a masked-out action's logit is ``-inf`` before the argmax, so it is never
+chosen (MaskablePPO's deterministic action); a row with no allowed action is a ``ValueError``.
 
 Loading refuses a model trained for another observation schema (:data:`SCHEMA_HASH`,
 :data:`OBS_SIZE`) or whose action config does not parse under this build's action
@@ -40,8 +51,8 @@ from threadpoolctl import threadpool_limits
 from ..observation import OBS_SIZE, SCHEMA_HASH
 from ..registry import ModelIncompatible, ModelLoadError, ModelRecord, Registry, RegistryError
 from ..registry.registry import METADATA_FILE
-from ..trading.actions import N_ACTIONS, ActionConfig, ActionConfigError
-from .env import EnvConfig
+from ..trading.actions import ActionConfig, ActionConfigError
+from .env import EnvConfig, ObsNormalisation, n_actions
 
 __all__ = ["Policy", "load_sb3"]
 
@@ -106,12 +117,33 @@ def _env_config(record: ModelRecord, action_config: ActionConfig) -> EnvConfig:
     return env_config
 
 
-def load_sb3(path: Any, *, threads: int = 1) -> Any:
-    """Load an SB3 PPO zip on the CPU with torch's threads pinned."""
+def _normalisation(record: ModelRecord) -> ObsNormalisation | None:
+    """The model's frozen observation statistics (None: trained without); :class:`ModelIncompatible` when bad."""
+    data = record.metadata.extra.get("obs_normalisation")
+    if data is None:
+        return None
+    try:
+        return ObsNormalisation.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelIncompatible(f"model {record.model_id} cannot be used: its obs_normalisation in {METADATA_FILE} "
+                                f"does not parse: {exc}") from None
+
+
+MASKABLE = "maskable_ppo"
+
+
+def load_sb3(path: Any, *, threads: int = 1, algorithm: str = "ppo") -> Any:
+    """Load an SB3 zip on the CPU with torch's threads pinned: sb3-contrib ``MaskablePPO`` for
+    ``algorithm == "maskable_ppo"``, else stable-baselines3 ``PPO``."""
     import torch
-    from stable_baselines3 import PPO
 
     torch.set_num_threads(threads)
+    if algorithm == MASKABLE:
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO.load(path, device="cpu")
+    from stable_baselines3 import PPO
+
     return PPO.load(path, device="cpu")
 
 
@@ -126,6 +158,7 @@ class Policy:
     model: Any  # the SB3 model (for its policy network)
     threads: int = 1
     last_latency_s: float = 0.0  # wall time of the last predict call
+    normalisation: ObsNormalisation | None = None  # frozen training statistics (None: raw observations)
 
     @classmethod
     def load(cls, registry: Registry, model_id: str | None = None, *, threads: int = 1) -> Policy:
@@ -139,8 +172,9 @@ class Policy:
         registry.check_compatible(record, SCHEMA_HASH, action_config.hash, action_config=action_config.to_dict(),
                                   observation_size=OBS_SIZE)
         env_config = _env_config(record, action_config)
+        normalisation = _normalisation(record)
         try:
-            return cls._load_network(record, action_config, env_config, threads)
+            return cls._load_network(record, action_config, env_config, normalisation, threads)
         except RegistryError:
             raise
         except Exception as exc:  # SB3 and torch raise anything (AssertionError, ValueError, RuntimeError...)
@@ -149,20 +183,22 @@ class Policy:
 
     @classmethod
     def _load_network(cls, record: ModelRecord, action_config: ActionConfig, env_config: EnvConfig,
-                      threads: int) -> Policy:
-        model = load_sb3(record.model_path, threads=threads)
+                      normalisation: ObsNormalisation | None, threads: int) -> Policy:
+        model = load_sb3(record.model_path, threads=threads, algorithm=record.metadata.algorithm)
         space = model.observation_space
-        if tuple(space.shape) != (OBS_SIZE,) or int(model.action_space.n) != N_ACTIONS:
+        n = n_actions(action_config)
+        if tuple(space.shape) != (OBS_SIZE,) or int(model.action_space.n) != n:
             raise ModelIncompatible(f"model {record.model_id}: network shapes {space.shape} -> "
-                                    f"{model.action_space.n} are not ({OBS_SIZE},) -> {N_ACTIONS}")
-        policy = cls(record.model_id, record, action_config, env_config, model, threads)
+                                    f"{model.action_space.n} are not ({OBS_SIZE},) -> {n}")
+        policy = cls(record.model_id, record, action_config, env_config, model, threads, normalisation=normalisation)
         policy.smoke()
         return policy
 
     @classmethod
-    def from_model(cls, model: Any, env_config: EnvConfig, *, threads: int = 1, name: str = "model") -> Policy:
-        """Wrap an in-memory SB3 model (e.g. right after training)."""
-        return cls(name, None, env_config.action, env_config, model, threads)
+    def from_model(cls, model: Any, env_config: EnvConfig, *, threads: int = 1, name: str = "model",
+                   normalisation: ObsNormalisation | None = None) -> Policy:
+        """Wrap an in-memory SB3 model (e.g. right after training) with the statistics it was trained with."""
+        return cls(name, None, env_config.action, env_config, model, threads, normalisation=normalisation)
 
     def __post_init__(self) -> None:
         import torch
@@ -174,11 +210,14 @@ class Policy:
         if not policy.share_features_extractor:
             extractor = policy.pi_features_extractor
 
-        def torch_actions(x: np.ndarray) -> np.ndarray:
+        def torch_logits(x: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                return head(mlp.forward_actor(extractor(torch.from_numpy(x)))).argmax(dim=1).numpy()
+                return head(mlp.forward_actor(extractor(torch.from_numpy(x)))).numpy()
 
-        self._torch_actions = torch_actions
+        def torch_actions(x: np.ndarray) -> np.ndarray:
+            return torch_logits(x).argmax(axis=1)
+
+        self._torch_logits = torch_logits
         self._layers = _numpy_layers(policy)
         if self._layers is not None:  # the NumPy pass must choose what torch's does (on a fixed batch)
             batch = np.random.default_rng(1).uniform(-1.0, 1.0, (64, *policy.observation_space.shape))
@@ -193,23 +232,42 @@ class Policy:
         """What runs the network: ``"numpy"`` (the usual MLP) or ``"torch"``."""
         return "numpy" if self._layers is not None else "torch"
 
-    def _numpy_actions(self, x: np.ndarray) -> np.ndarray:
+    def _numpy_logits(self, x: np.ndarray) -> np.ndarray:
         h = x
         for weight, bias, activation in self._layers:
             h = h @ weight
             h += bias
             if activation is not None:
                 activation(h)
-        return h.argmax(axis=1)
+        return h
 
-    def predict(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic actions (int64 ``[n]``) for float32 observations ``[n, OBS_SIZE]`` (or one ``[OBS_SIZE]``)."""
-        started = time.perf_counter()
+    def _numpy_actions(self, x: np.ndarray) -> np.ndarray:
+        return self._numpy_logits(x).argmax(axis=1)
+
+    @property
+    def n_actions(self) -> int:
+        return n_actions(self.action_config)
+
+    def network_input(self, obs: np.ndarray) -> np.ndarray:
+        """What the network sees for raw observations: float32, normalised with the model's frozen training
+        statistics when it has them (exactly the training wrapper's formula), else the observations as they are."""
         x = np.asarray(obs, dtype=np.float32)
+        return self.normalisation.apply(x) if self.normalisation is not None else x
+
+    def predict(self, obs: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        """Deterministic actions (int64 ``[n]``) for float32 observations ``[n, OBS_SIZE]`` (or one ``[OBS_SIZE]``).
+
+        ``masks`` (bool ``[n, n_actions]`` or ``[n_actions]``, True = allowed): masked actions are never
+        chosen; ``ValueError`` when a row allows none or the shape is wrong."""
+        started = time.perf_counter()
+        x = self.network_input(obs)
         single = x.ndim == 1
         if single:
             x = x[None, :]
-        actions = self._numpy_actions(x) if self._layers is not None else self._torch_actions(x)
+        logits = self._numpy_logits(x) if self._layers is not None else self._torch_logits(x)
+        if masks is not None:
+            logits = _masked(logits, masks)
+        actions = logits.argmax(axis=1)
         self.last_latency_s = time.perf_counter() - started
         return actions[0:1] if single else actions
 
@@ -220,7 +278,19 @@ class Policy:
         rng = np.random.default_rng(0)
         batch = rng.uniform(-1.0, 1.0, (n, OBS_SIZE)).astype(np.float32)
         first = self.predict(batch)
-        if first.shape != (n,) or first.min() < 0 or first.max() >= N_ACTIONS \
+        if first.shape != (n,) or first.min() < 0 or first.max() >= self.n_actions \
                 or not np.array_equal(first, self.predict(batch)):
             raise ModelIncompatible(f"model {self.model_id} failed the smoke batch: {first!r}")
         return first
+
+
+def _masked(logits: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """``logits`` with the disallowed actions at ``-inf`` (a copy)."""
+    allowed = np.asarray(masks, dtype=bool)
+    if allowed.ndim == 1:
+        allowed = np.broadcast_to(allowed, logits.shape)
+    if allowed.shape != logits.shape:
+        raise ValueError(f"masks of shape {allowed.shape} for logits of shape {logits.shape}")
+    if not allowed.any(axis=1).all():
+        raise ValueError("an action mask allows no action")
+    return np.where(allowed, logits, -np.inf)
