@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from ..books.book import Book
 from ..kalshi.auth import Signer
 from ..kalshi import frames as F
@@ -37,7 +39,7 @@ from ..marketdata import MarketData, MarketInfo
 from ..marketdata.discovery import MarketSelectionError, discover_markets, fee_schedules, fetch_markets
 from ..observation import MarketInput, ObservationBuilder
 from ..registry import Registry
-from ..trading.actions import intents_for_action
+from ..trading.actions import action_mask, intents_for_action
 from ..trading.fees import FeeSchedule
 from ..trading.portfolio import Portfolio, mark_value
 from ..trading.ticks import DecisionTicks
@@ -282,9 +284,9 @@ class Actor:
         inputs = [MarketInput(books.books[t], md.history(t), md.markets[t], now_ms, portfolio.positions.get(t),
                               orders.working(t), portfolio.cash, equity) for t in tickers]
         obs = self.builder.build(inputs)
-        actions = policy.predict(obs)
-        self.metrics.observe_inference(policy.last_latency_s, len(tickers))
         config = policy.action_config
+        actions = policy.predict(obs, self._masks(config, tickers) if policy.masked else None)
+        self.metrics.observe_inference(policy.last_latency_s, len(tickers))
         intents: list[OrderIntent] = []
         for ticker, action in zip(tickers, actions.tolist()):
             position = portfolio.positions.get(ticker)
@@ -308,6 +310,12 @@ class Actor:
             self._inflight |= sending
             self._spawn(self._send(decision.allowed, sending, started), "send")
         self.metrics.observe_tick(time.perf_counter() - started)
+
+    def _masks(self, config: Any, tickers: list[str]) -> np.ndarray:
+        """The actions allowed in each market now: the training env's masks, with the risk layer's position limit."""
+        books, md, limit = self.md.books.books, self.md, self.config.risk.max_position
+        return np.stack([action_mask(config, books[t], self.portfolio.positions.get(t) or 0, self.orders.working(t),
+                                     limit, book_has_own_orders=True, grid=md.markets[t].grid) for t in tickers])
 
     async def _send(self, intents: list[OrderIntent], tickers: set[str], started: float) -> None:
         try:

@@ -228,6 +228,14 @@ class Policy:
                 self._layers = None
 
     @property
+    def masked(self) -> bool:
+        """Trained with action masks (MaskablePPO): it must decide with the same masks live."""
+        record = self.record
+        if record is not None:
+            return record.metadata.algorithm == MASKABLE
+        return type(self.model).__name__ == "MaskablePPO"
+
+    @property
     def engine(self) -> str:
         """What runs the network: ``"numpy"`` (the usual MLP) or ``"torch"``."""
         return "numpy" if self._layers is not None else "torch"
