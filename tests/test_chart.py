@@ -194,3 +194,88 @@ def test_the_crd_schema_refuses_what_the_operator_refuses() -> None:
     assert any("allowProduction" in rule["rule"] for rule in rules)
     with pytest.raises(SpecError, match="allowProduction"):
         parse_spec("x", {"environment": "production", "credentialsSecretRef": {"name": "k"}})
+
+
+def _ka(spec: dict) -> dict:
+    return {"apiVersion": "trading.kalshiflow.io/v1alpha1", "kind": "KalshiActor", "metadata": {"name": "x"},
+            "spec": spec}
+
+
+MONEY = ("initialCash", "risk.maxPosition", "risk.maxExposure", "risk.maxLossSession", "risk.maxLossDaily")
+
+
+def _at(path: str, value) -> dict:
+    head, _, tail = path.partition(".")
+    return {head: value} if not tail else {head: {tail: value}}
+
+
+@pytest.mark.parametrize("path", MONEY)
+def test_money_fields_take_decimal_numbers_and_strings_with_the_actors_maxima(path: str) -> None:
+    validator = jsonschema.Draft7Validator(_crd_schema())
+    maximum = 1_000_000 if path == "risk.maxPosition" else 10_000_000
+    for good in (12.5, "12.5", 100, "100", maximum, str(maximum)):
+        assert not list(validator.iter_errors(_ka(_at(path, good)))), (path, good)
+        parse_spec("x", _at(path, good))  # the operator takes it too
+    bad_values = [-1, "-1", "1e3", "abc"] + ([] if path == "initialCash" else [maximum + 0.5, str(maximum + 1)])
+    for bad in bad_values:
+        assert list(validator.iter_errors(_ka(_at(path, bad)))), f"the CRD admits {path}={bad!r}"
+        with pytest.raises(SpecError):
+            parse_spec("x", _at(path, bad))
+
+
+def _structural_violations(schema: dict, path: str = "", in_junctor: bool = False) -> list[str]:
+    """Kubernetes' structural-schema rules (apiextensions' ValidateStructural): a real API server refuses a CRD
+    that breaks them, and neither jsonschema nor kubernetes-validate checks them."""
+    problems = []
+    free = schema.get("x-kubernetes-int-or-string") or schema.get("x-kubernetes-preserve-unknown-fields")
+    if in_junctor:
+        problems += [f"{path}.{key}: must be empty inside a junctor" for key in
+                     ("type", "default", "description", "additionalProperties", "nullable") if key in schema]
+    elif not schema.get("type") and not free:
+        problems.append(f"{path}: a type is required")
+    for junctor in ("anyOf", "allOf", "oneOf"):
+        branches = schema.get(junctor, [])
+        if junctor == "anyOf" and schema.get("x-kubernetes-int-or-string") and branches == [
+                {"type": "integer"}, {"type": "string"}]:
+            continue  # the one int-or-string pattern allowed
+        for i, branch in enumerate(branches):
+            problems += _structural_violations(branch, f"{path}.{junctor}[{i}]", True)
+    if "not" in schema:
+        problems += _structural_violations(schema["not"], f"{path}.not", True)
+    for name, child in (schema.get("properties") or {}).items():
+        problems += _structural_violations(child, f"{path}.{name}", in_junctor)
+    if isinstance(schema.get("items"), dict):
+        problems += _structural_violations(schema["items"], f"{path}[]", in_junctor)
+    if isinstance(schema.get("additionalProperties"), dict):
+        problems += _structural_violations(schema["additionalProperties"], f"{path}{{}}", in_junctor)
+    return problems
+
+
+def test_the_crd_schema_is_structural() -> None:
+    assert _structural_violations(_crd_schema()) == []
+    assert _structural_violations({"type": "object", "properties": {"a": {"anyOf": [{"type": "number"}]}}})
+
+
+def test_the_printer_columns_show_the_phase_and_why() -> None:
+    crd = yaml.safe_load(CRD.read_text())
+    columns = {c["name"]: c for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]}
+    assert columns["Phase"]["jsonPath"] == ".status.phase" and columns["Phase"].get("priority", 0) == 0
+    assert columns["Reason"]["jsonPath"] == ".status.reason" and columns["Reason"].get("priority", 0) == 0
+    assert columns["Last Good Model"]["jsonPath"] == ".status.lastGoodModelId"
+
+
+@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={trading}"]])
+def test_rbac_lets_the_operator_own_its_children_and_read_its_pods(values: list[str]) -> None:
+    docs = _render(*values)
+    rules = [rule for doc in docs if doc["kind"] in ("ClusterRole", "Role") for rule in doc["rules"]]
+    owner = {"metadata": {"name": "a1", "uid": "0"}}
+    if any(ref.get("blockOwnerDeletion") for child in _children(parse_spec("a1", {}), "ns", owner)
+           for ref in child["metadata"]["ownerReferences"]):
+        # OwnerReferencesPermissionEnforcement (OpenShift): blockOwnerDeletion needs update on the owner's finalizers
+        assert _allows(rules, "trading.kalshiflow.io", "kalshiactors/finalizers", "update")
+    for resource in ("pods", "events"):
+        for verb in ("get", "list", "watch"):
+            assert _allows(rules, "", resource, verb), (resource, verb)
+    pod_rules = [rule for rule in rules if "pods" in rule["resources"]]
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in pod_rules), "pods: read-only"
+    assert not _allows(rules, "", "pods/log", "get") and not _allows(rules, "", "pods/exec", "create")

@@ -9,6 +9,7 @@ admin token is checked against a stand-in admin port (aiohttp on 127.0.0.1).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -262,3 +263,188 @@ def _sample(text: str, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{series} not in the operator's metrics")
+
+
+# --- deletion needs no operator -----------------------------------------------------------------------------------
+
+KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
+
+
+async def test_deleting_an_actor_needs_no_operator(cluster) -> None:
+    """After ``helm uninstall`` or during an outage, ``kubectl delete ka`` (and so ``kubectl delete ns``) completes."""
+    emulator, kubectl, _ = cluster
+    async with running_operator():
+        await kubectl.apply_manifest(_actor("alpha"))
+        await until(lambda: emulator.object("apps/v1/deployments", "default", "alpha"), what="the Deployment")
+        await until(lambda: _status_with(kubectl, "phase"), what="a status refresh")
+        assert not emulator.object(ACTORS, "default", "alpha")["metadata"].get("finalizers")
+    # the operator is gone: the deletion must not wait for it
+    await kubectl("delete", "kalshiactor", "alpha", "--timeout=15s")
+    assert emulator.object(ACTORS, "default", "alpha") is None
+    await until(lambda: emulator.object("apps/v1/deployments", "default", "alpha") is None, what="the children GC")
+
+
+async def test_the_finalizer_an_earlier_version_added_is_removed(cluster) -> None:
+    emulator, kubectl, _ = cluster
+    manifest = _actor("alpha")
+    manifest["metadata"]["finalizers"] = [KOPF_FINALIZER]
+    await kubectl.apply_manifest(manifest)
+    async with running_operator():
+        await until(lambda: not emulator.object(ACTORS, "default", "alpha")["metadata"].get("finalizers"),
+                    what="the finalizer removed")
+        await until(lambda: _status_with(kubectl, "phase"), what="a status refresh")
+        await asyncio.sleep(2.5)  # a few status refreshes
+        assert not emulator.object(ACTORS, "default", "alpha")["metadata"].get("finalizers"), "re-added"
+    await kubectl("delete", "kalshiactor", "alpha", "--timeout=15s")
+    assert emulator.object(ACTORS, "default", "alpha") is None
+
+
+# --- a refused model is not persisted -----------------------------------------------------------------------------
+
+
+class StandInActor:
+    """An actor's admin port as the real one answers it (health body, config pushes that refuse unknown models).
+
+    ``restart()`` is the pod's restart: it reads its config from the ConfigMap, as the real pod reads its file.
+    """
+
+    def __init__(self, emulator: Emulator, models: set[str]) -> None:
+        from kalshi_operator.spec import parse_spec
+
+        self.emulator, self.models = emulator, models
+        self.config = parse_spec("alpha", {}).hot_config()
+        self.active: str | None = None
+        self.last_reload: dict | None = None
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    def restart(self) -> None:
+        document = yaml.safe_load(self.emulator.object("v1/configmaps", "default", "alpha")["data"]["config.yaml"])
+        self.config = {key: document[key] for key in self.config}
+        self.active = self.config["model_id"] if self.config["model_id"] in self.models else None
+
+    def health(self) -> dict:
+        ready = self.active is not None and not self.config["paused"]
+        return {"ready": ready, "live": True, "reasons": [] if ready else ["no model loaded"], "connected": True,
+                "books_fresh": True, "risk_state": "ACTIVE", "paused": self.config["paused"],
+                "active_model": None if self.active is None else {"id": self.active, "tick_interval_s": 1.0},
+                "active_model_id": self.active, "markets": ["A"], "last_reload": self.last_reload,
+                "config": dict(self.config)}
+
+    async def start(self, port: int = 0) -> None:
+        async def health(request: web.Request) -> web.Response:
+            return web.json_response(self.health(), status=200 if self.health()["ready"] else 503)
+
+        async def config(request: web.Request) -> web.Response:
+            changes = await request.json()
+            refused = {}
+            if "model_id" in changes and changes["model_id"] not in self.models:
+                refused["model_id"] = f"the model did not load; the serving one keeps serving: no model " \
+                                      f"{changes['model_id']!r}"
+                self.last_reload = {"ok": False, "model_id": changes.pop("model_id"), "message": "not found",
+                                    "ts_ms": 1_700_000_000_000}
+            self.config.update(changes)
+            if "model_id" in changes:
+                self.active = changes["model_id"]
+            return web.json_response({"applied": changes, "refused": refused}, status=422 if refused else 200)
+
+        app = web.Application()
+        app.add_routes([web.get("/rl/actor/health", health), web.post("/rl/actor/config", config)])
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def _config_model(emulator: Emulator) -> str:
+    return yaml.safe_load(emulator.object("v1/configmaps", "default", "alpha")["data"]["config.yaml"])["model_id"]
+
+
+async def test_a_refused_model_is_not_written_to_the_config_map(cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator, kubectl, _ = cluster
+    pod = StandInActor(emulator, {"m-1", "m-2", "m-3"})
+    await pod.start()
+    monkeypatch.setenv("KALSHI_OPERATOR_ENDPOINTS", json.dumps({"default/alpha": pod.url}))
+    try:
+        async with running_operator():
+            await kubectl.apply_manifest(_actor("alpha", modelId="m-1"))
+            await until(lambda: emulator.object("v1/configmaps", "default", "alpha"), what="the ConfigMap")
+            pod.restart()  # the pod starts from the ConfigMap
+            await until(lambda: _status_at(kubectl, "lastGoodModelId", "m-1"), what="m-1 served")
+
+            await kubectl.merge_patch("kalshiactor", "alpha", {"spec": {"modelId": "m-2"}})
+            await until(lambda: _status_at(kubectl, "activeModelId", "m-2"), what="m-2 served")
+            await until(lambda: _config_model(emulator) == "m-2", what="m-2 in the ConfigMap once confirmed")
+
+            await kubectl.merge_patch("kalshiactor", "alpha", {"spec": {"modelId": "no-such-model"}})
+            ka = await until(lambda: _status_with_failure(kubectl, "no-such-model"), what="the refusal")
+            status = ka["status"]
+            assert (status["targetModelId"], status["activeModelId"], status["lastGoodModelId"]) == \
+                ("no-such-model", "m-2", "m-2")
+            assert _config_model(emulator) == "m-2", "the ConfigMap must hold what the pod serves"
+            pod.restart()  # a restarted pod serves the last good model
+            assert pod.active == "m-2"
+
+            # the pod does not answer: the new model waits (the ConfigMap keeps m-2) and goes in once it answers
+            await pod.stop()
+            await kubectl.merge_patch("kalshiactor", "alpha", {"spec": {"modelId": "m-3"}})
+            await until(lambda: _events(emulator, "PodUnreachable"), what="the PodUnreachable Event")
+            assert _config_model(emulator) == "m-2"
+            port = int(pod.url.rsplit(":", 1)[1])
+            await pod.start(port)
+            await until(lambda: pod.active == "m-3", timeout=30, what="m-3 pushed when the pod answers again")
+            await until(lambda: _config_model(emulator) == "m-3", what="m-3 in the ConfigMap")
+    finally:
+        await pod.stop()
+
+
+async def _status_with_failure(kubectl: Kubectl, model_id: str) -> dict | None:
+    ka = await kubectl.get_json("kalshiactor", "alpha")
+    return ka if ((ka.get("status") or {}).get("lastFailure") or {}).get("modelId") == model_id else None
+
+
+# --- why the pod is down ------------------------------------------------------------------------------------------
+
+
+def _pod_manifest(waiting: dict, last: dict | None = None) -> dict:
+    from kalshi_operator import builders
+
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "alpha-5d9f-x1", "namespace": "default", "labels": builders.labels("alpha")},
+            "spec": {"containers": [{"name": "actor", "image": "registry.example/kalshi-actor:9"}]},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}],
+                       "containerStatuses": [{"name": "actor", "ready": False, "restartCount": 4 if last else 0,
+                                              "state": {"waiting": waiting},
+                                              "lastState": {"terminated": last} if last else {}}]}}
+
+
+async def test_the_status_says_why_the_pod_is_down(cluster) -> None:
+    emulator, kubectl, _ = cluster
+    # someone else's pod, not selected by the actor's labels: never read as the actor's
+    await kubectl.apply_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "other", "labels": {
+        "app": "x"}}, "spec": {"containers": [{"name": "c", "image": "c"}]}, "status": {"phase": "Running"}})
+    async with running_operator():
+        await kubectl.apply_manifest(_actor("alpha"))
+        await until(lambda: _status_at(kubectl, "reason", "NoPod"), what="NoPod")
+        await kubectl.apply_manifest(_pod_manifest({"reason": "ImagePullBackOff",
+                                                    "message": 'Back-off pulling image "registry.example/x:9"'}))
+        await kubectl.apply_manifest({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "alpha-pull"},
+                                      "type": "Warning", "reason": "Failed",
+                                      "message": 'Failed to pull image "registry.example/x:9": not found',
+                                      "involvedObject": {"kind": "Pod", "name": "alpha-5d9f-x1",
+                                                         "namespace": "default"}})
+        ka = await until(lambda: _status_at(kubectl, "reason", "ImagePullBackOff"), what="ImagePullBackOff")
+        assert ka["status"]["phase"] == "Failing" and "not found" in ka["status"]["message"]
+        ready = next(c for c in ka["status"]["conditions"] if c["type"] == "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "ImagePullBackOff")
+        await kubectl("delete", "pod", "alpha-5d9f-x1")
+        await kubectl.apply_manifest(_pod_manifest({"reason": "CrashLoopBackOff", "message": "back-off 1m20s"},
+                                                   {"reason": "OOMKilled", "exitCode": 137}))
+        ka = await until(lambda: _status_at(kubectl, "reason", "OOMKilled"), what="OOMKilled")
+        assert "OOMKilled" in ka["status"]["message"] and "CrashLoopBackOff" in ka["status"]["message"]
+        await until(lambda: [e for e in _events(emulator, "Failing") if "OOMKilled" in e.get("message", "")],
+                    what="a Warning Event naming OOMKilled")

@@ -258,3 +258,133 @@ def test_status_tells_what_the_pod_says() -> None:
     up = from_health(Health(False, {**body, "active_model_id": None, "last_reload": None}, None), "", status)
     assert up["phase"] == "Paused" and next(c for c in up["conditions"] if c["type"] == "ModelLoaded")["reason"] == \
         "NoModel"
+
+
+# --- status from what the real actor reports ---------------------------------------------------------------------
+
+
+def _real_health(*, paused: bool = False, tick_interval: float = 1.0, trained_tick_s: float = 1.0,
+                 model_id: str = "m-1") -> Health:
+    """The health body as ``_Service.health_report`` builds it, from the actor's own Health, RiskManager and config."""
+    from kalshi_actor.actor.app import Health as ActorHealth
+    from kalshi_actor.actor.risk import RiskLimits, RiskManager
+    from kalshi_actor.trading.portfolio import Portfolio
+
+    config = ActorConfig.model_validate({**KEY, "environment": "sim", "rest_url": "http://x/trade-api/v2",
+                                         "ws_url": "ws://x/ws", "model_id": model_id, "paused": paused,
+                                         "tick_interval": tick_interval})
+    risk = RiskManager(RiskLimits.of(config.risk), paused=config.paused)
+    risk.evaluate(Portfolio(10_000_000_000))  # the loop's check, every tick
+    health = ActorHealth(connected=True, books_fresh=True, risk_state=risk.state, markets=["A", "B"],
+                         active_model={"id": model_id, "algorithm": "PPO", "loaded_at_ms": 1,
+                                       "tick_interval_s": trained_tick_s},
+                         last_reload={"ok": True, "model_id": model_id, "message": "loaded", "ts_ms": 1})
+    reasons = health.not_ready_reasons(paused=config.paused)
+    body = {"ready": not reasons, "live": health.alive, "reasons": reasons, "paused": config.paused,
+            "target_model_id": config.model_id, **health.as_dict(), "config": config.hot_dict()}
+    return Health(ready=not reasons, body=json.loads(json.dumps(body, default=str)))
+
+
+def _cond(status: dict, kind: str) -> dict:
+    return next(c for c in status["conditions"] if c["type"] == kind)
+
+
+def test_a_paused_actor_is_paused_not_halted() -> None:
+    """The real actor reports risk HALTED with reasons ['halted', 'paused'] while paused."""
+    paused = _real_health(paused=True)
+    assert paused.body["risk_state"] == "HALTED" and paused.body["reasons"] == ["halted", "paused"]
+    status = from_health(paused, "m-1", None)
+    assert (status["phase"], status["reason"], status["riskState"]) == ("Paused", "Paused", "PAUSED")
+    assert (_cond(status, "Ready")["status"], _cond(status, "Ready")["reason"]) == ("False", "Paused")
+    assert _cond(status, "ModelLoaded")["status"] == "True"
+    running = from_health(_real_health(paused=False), "m-1", status)
+    assert (running["phase"], running["reason"], running["riskState"]) == ("Running", "Ready", "ACTIVE")
+
+
+def test_a_tick_interval_unlike_the_models_training_is_a_condition() -> None:
+    status = from_health(_real_health(tick_interval=0.5, trained_tick_s=1.0), "m-1", None)
+    matched = _cond(status, "TrainingConfigMatched")
+    assert (matched["status"], matched["reason"]) == ("False", "TickIntervalDiffers")
+    assert "0.5" in matched["message"] and "1.0" in matched["message"]
+    same = from_health(_real_health(tick_interval=1.0, trained_tick_s=1.0), "m-1", status)
+    assert (_cond(same, "TrainingConfigMatched")["status"], _cond(same, "TrainingConfigMatched")["reason"]) == \
+        ("True", "Matches")
+    # a model that reports the market count it was trained for
+    body = dict(_real_health().body)
+    body["active_model"] = {**body["active_model"], "market_limit": 3}
+    limit = _cond(from_health(Health(True, body), "m-1", None), "TrainingConfigMatched")
+    assert (limit["status"], limit["reason"]) == ("False", "MarketLimitDiffers")
+
+
+def test_the_last_good_model_is_the_one_the_pod_serves_by() -> None:
+    assert from_health(_real_health(model_id="m-1"), "m-2", None)["lastGoodModelId"] == "m-1"
+    nothing = dict(_real_health().body, active_model=None, active_model_id=None)
+    assert "lastGoodModelId" not in from_health(Health(False, nothing), "m-2", {})
+    assert from_health(Health(False, nothing), "m-2", {"lastGoodModelId": "m-0"})["lastGoodModelId"] == "m-0"
+
+
+# --- why a pod is down (the pod and its Events) ------------------------------------------------------------------
+
+
+def _pod(name: str = "a1-x", *, phase: str = "Pending", waiting: dict | None = None, last: dict | None = None,
+         terminated: dict | None = None, scheduled: dict | None = None, created: str = "2024-01-01T00:00:00Z",
+         deleting: bool = False) -> dict:
+    state = {"waiting": waiting} if waiting else {"terminated": terminated} if terminated else {"running": {}}
+    container = {"name": "actor", "ready": False, "restartCount": 3 if last else 0, "state": state,
+                 "lastState": {"terminated": last} if last else {}}
+    conditions = [{"type": "PodScheduled", "status": "False", **scheduled}] if scheduled else \
+        [{"type": "PodScheduled", "status": "True"}]
+    meta = {"name": name, "namespace": "ns", "uid": f"uid-{name}", "creationTimestamp": created,
+            "labels": builders.labels("a1")}
+    if deleting:
+        meta["deletionTimestamp"] = created
+    status = {"phase": phase, "conditions": conditions}
+    if not scheduled:
+        status["containerStatuses"] = [container]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "status": status}
+
+
+def _pod_event(pod: dict, reason: str, message: str, when: str = "2024-01-01T00:01:00Z") -> dict:
+    return {"type": "Warning", "reason": reason, "message": message, "lastTimestamp": when,
+            "involvedObject": {"kind": "Pod", "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}}
+
+
+@pytest.mark.parametrize(("pod", "events", "phase", "reason", "words"), [
+    (_pod(waiting={"reason": "ImagePullBackOff", "message": 'Back-off pulling image "x/actor:9"'}), [],
+     "Failing", "ImagePullBackOff", ["x/actor:9"]),
+    (_pod(phase="Running", waiting={"reason": "CrashLoopBackOff", "message": "back-off 40s"},
+          last={"reason": "Error", "exitCode": 2}), [], "Failing", "CrashLoopBackOff", ["Error", "exit code 2"]),
+    (_pod(phase="Running", waiting={"reason": "CrashLoopBackOff", "message": "back-off 40s"},
+          last={"reason": "OOMKilled", "exitCode": 137}), [], "Failing", "OOMKilled", ["OOMKilled", "137", "memory"]),
+    (_pod(scheduled={"reason": "Unschedulable", "message": "0/3 nodes are available: pod has unbound immediate "
+                                                            "PersistentVolumeClaims."}), [],
+     "Pending", "UnboundPVC", ["PersistentVolumeClaims"]),
+    (_pod(scheduled={"reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient cpu."}), [],
+     "Pending", "Unschedulable", ["Insufficient cpu"]),
+    (_pod(waiting={"reason": "ContainerCreating"}), [], "Starting", "ContainerCreating", ["ContainerCreating"]),
+])
+def test_why_the_pod_is_down(pod: dict, events: list, phase: str, reason: str, words: list[str]) -> None:
+    from kalshi_operator.status import pod_trouble, unreachable
+
+    trouble = pod_trouble([pod], events)
+    assert (trouble.phase, trouble.reason) == (phase, reason)
+    status = unreachable("the pod does not answer: refused", "m-1", None, trouble)
+    assert (status["phase"], status["reason"]) == (phase, reason)
+    assert all(word in status["message"] for word in words), status["message"]
+    assert (_cond(status, "Ready")["status"], _cond(status, "Ready")["reason"]) == ("False", reason)
+
+
+def test_the_pods_events_say_more_and_the_newest_live_pod_counts() -> None:
+    from kalshi_operator.status import pod_trouble
+
+    old = _pod("a1-old", phase="Running", deleting=True, created="2024-01-01T00:00:00Z")
+    new = _pod("a1-new", waiting={"reason": "ErrImagePull", "message": "rpc error"}, created="2024-01-01T00:05:00Z")
+    events = [_pod_event(new, "Failed", 'Failed to pull image "x/actor:9": not found'),
+              _pod_event(old, "Killing", "Stopping container actor")]
+    trouble = pod_trouble([old, new], events)
+    assert trouble.reason == "ErrImagePull" and "not found" in trouble.message and "Stopping" not in trouble.message
+    assert pod_trouble([], []).reason == "NoPod"
+    assert pod_trouble([_pod(phase="Running")], []) is None  # a running container: the health says the rest
+    mount = _pod(waiting={"reason": "ContainerCreating"})
+    trouble = pod_trouble([mount], [_pod_event(mount, "FailedMount", 'persistentvolumeclaim "models" not found')])
+    assert (trouble.phase, trouble.reason) == ("Pending", "FailedMount") and "models" in trouble.message

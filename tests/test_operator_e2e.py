@@ -18,6 +18,7 @@ exist: the old one keeps serving and the status says why.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -159,17 +160,50 @@ async def test_model_edit_reaches_the_running_actor_and_a_bad_model_is_reported(
             model_loaded = next(c for c in ka["status"]["conditions"] if c["type"] == "ModelLoaded")
             assert (model_loaded["status"], model_loaded["reason"]) == ("False", "ModelLoadFailed")
             assert actor_health(admin_port, admin_token)["active_model_id"] == models.maker and actor.poll() is None
+            # the ConfigMap holds what the pod serves: a restarted pod comes back serving the last good model
+            assert _config_model(kmock, "beta") == models.maker
+            assert (ka["status"]["targetModelId"], ka["status"]["lastGoodModelId"]) == ("no-such-model", models.maker)
+            _stop(actor)
+            actor = start_pod(kmock, "beta", tmp_path / "pod", {"models": tmp_path / "pv-models"}, port, admin_port)
+            await until(lambda: actor_health(admin_port, admin_token).get("active_model_id") == models.maker,
+                        timeout=60, what="the restarted pod serving the last good model")
+
+            # paused: the real actor reports risk HALTED and reasons ['halted', 'paused']; the CR says Paused
+            await kubectl.merge_patch("kalshiactor", "beta", {"spec": {"modelId": models.maker, "paused": True}})
+            ka = await until(lambda: _status(kubectl, lambda s: s.get("phase") == "Paused"), timeout=30,
+                             what="Paused in the status")
+            await until(lambda: actor_health(admin_port, admin_token)["reasons"] == ["halted", "paused"], timeout=15,
+                        what="the actor's risk layer halting the paused actor (its next check)")
+            await asyncio.sleep(2.5)  # a few status refreshes
+            ka = await kubectl.get_json("kalshiactor", "beta")
+            assert (ka["status"]["phase"], ka["status"]["reason"], ka["status"]["riskState"]) == \
+                ("Paused", "Paused", "PAUSED")
+            assert _condition(ka, "Ready") == "False"
+            warnings = {e["reason"] for e in json.loads(await kubectl("get", "events", "-o", "json"))["items"]
+                        if e.get("type") == "Warning"}
+            assert not warnings & {"Halted", "RiskHalted", "Paused"}, warnings
+            await kubectl.merge_patch("kalshiactor", "beta", {"spec": {"paused": False}})
+            await until(lambda: _status(kubectl, lambda s: s.get("phase") == "Running"), timeout=10,
+                        what="Running once the pod confirms the unpause")
         finally:
             if actor is not None:
-                actor.send_signal(signal.SIGTERM)  # the pod's stop: cancel orders, exit
-                try:
-                    actor.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    actor.kill()
+                _stop(actor)
     if actor is not None:
         log = (tmp_path / "pod" / "actor.log").read_text()
         # SIGTERM: the actor cancels its orders, then uvicorn re-raises the signal (exit -15) or exits 0
         assert actor.returncode in (0, -signal.SIGTERM) and "shutdown:" in log, log[-3000:]
+
+
+def _stop(actor: subprocess.Popen) -> None:
+    actor.send_signal(signal.SIGTERM)  # the pod's stop: cancel orders, exit
+    try:
+        actor.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        actor.kill()
+
+
+def _config_model(emulator: Emulator, name: str) -> str:
+    return yaml.safe_load(emulator.object("v1/configmaps", "default", name)["data"]["config.yaml"])["model_id"]
 
 
 async def _status(kubectl: Kubectl, predicate) -> dict | None:

@@ -33,6 +33,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [trading.kalshiflow.io]
   resources: [kalshiactors/status]
   verbs: [get, patch]
+- apiGroups: [trading.kalshiflow.io]
+  resources: [kalshiactors/finalizers]
+  verbs: [update]  # the children's blockOwnerDeletion, where OwnerReferencesPermissionEnforcement is on (OpenShift)
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]  # read-only: why an actor's pod is down (its container states)
 - apiGroups: [""]
   resources: [configmaps, services]
   verbs: [get, create, patch]
@@ -53,4 +59,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [get, list, watch]  # the actor pods' Events (image pulls, scheduling, mounts)
 {{- end -}}

@@ -59,6 +59,7 @@ __all__ = [
     "pod_monitor",
     "restart_hash",
     "secret_tokens",
+    "selector",
     "service",
 ]
 
@@ -85,7 +86,8 @@ def labels(name: str) -> dict[str, str]:
             "app.kubernetes.io/component": "actor", "app.kubernetes.io/managed-by": "kalshi-actor-operator"}
 
 
-def _selector(name: str) -> dict[str, str]:
+def selector(name: str) -> dict[str, str]:
+    """The labels that select actor ``name``'s pod (the Deployment's, the Service's, the operator's Pod reads)."""
     return {"app.kubernetes.io/name": _APP, "app.kubernetes.io/instance": name}
 
 
@@ -227,7 +229,7 @@ def deployment(spec: ActorSpec, namespace: str, owner: Mapping[str, Any], *, def
         "spec": {
             "replicas": 1,
             "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": _selector(name)},
+            "selector": {"matchLabels": selector(name)},
             "template": {
                 "metadata": {"labels": labels(name), "annotations": {RESTART_HASH: restart_hash(spec)}},
                 "spec": {
@@ -250,7 +252,7 @@ def service(name: str, namespace: str, owner: Mapping[str, Any]) -> dict[str, An
     metrics and admin endpoint must stay reachable (the operator pushes ``paused: false``).
     """
     return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, namespace, owner),
-            "spec": {"type": "ClusterIP", "selector": _selector(name), "publishNotReadyAddresses": True,
+            "spec": {"type": "ClusterIP", "selector": selector(name), "publishNotReadyAddresses": True,
                      "ports": [{"name": port, "port": number, "targetPort": port, "protocol": "TCP"}
                                for port, number in (("http", HTTP_PORT), ("admin", ADMIN_PORT))]}}
 
@@ -316,14 +318,14 @@ def network_policy(name: str, namespace: str, owner: Mapping[str, Any], access: 
         ingress.append({"from": [dict(peer) for peer in access.http_peers],
                         "ports": [{"port": "http", "protocol": "TCP"}]})
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(name, namespace, owner),
-            "spec": {"podSelector": {"matchLabels": _selector(name)}, "policyTypes": ["Ingress"],
+            "spec": {"podSelector": {"matchLabels": selector(name)}, "policyTypes": ["Ingress"],
                      "ingress": ingress}}
 
 
 def pod_monitor(name: str, namespace: str, owner: Mapping[str, Any], interval: str = "15s") -> dict[str, Any]:
     """The Prometheus Operator's scrape of ``/metrics`` (created only when its CRD exists)."""
     return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": _meta(name, namespace, owner),
-            "spec": {"selector": {"matchLabels": _selector(name)},
+            "spec": {"selector": {"matchLabels": selector(name)},
                      "podMetricsEndpoints": [{
                          "port": "http", "path": "/metrics", "interval": interval,
                          # the dashboard's "actor" variable: the KalshiActor's name, stable across pod rolls

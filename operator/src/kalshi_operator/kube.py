@@ -1,4 +1,4 @@
-"""A small Kubernetes API client for the children: get, create, merge-patch. Nothing else.
+"""A small Kubernetes API client: get, list, create, merge-patch. Nothing else.
 
 It uses the credentials kopf logged in with (:func:`kopf.login_with_service_account` in a pod,
 the kubeconfig elsewhere), so the operator has one login path. Only JSON merge patches are
@@ -37,6 +37,18 @@ def collection_path(api_version: str, plural: str, namespace: str) -> str:
 
 def object_path(api_version: str, plural: str, namespace: str, name: str) -> str:
     return f"{collection_path(api_version, plural, namespace)}/{name}"
+
+
+def _field(obj: Mapping[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = obj.get(part) if isinstance(obj, Mapping) else None
+    return obj
+
+
+def _matches(item: Mapping[str, Any], labels: Mapping[str, str], fields: Mapping[str, str]) -> bool:
+    have = (item.get("metadata") or {}).get("labels") or {}
+    return all(have.get(k) == v for k, v in labels.items()) and all(
+        str(_field(item, k)) == v for k, v in fields.items())
 
 
 class KubeClient:
@@ -84,6 +96,20 @@ class KubeClient:
             if exc.status == 404:
                 return None
             raise
+
+    async def list(self, path: str, *, labels: Mapping[str, str] | None = None,
+                   fields: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """The items of a collection, selected by ``labels`` and ``fields`` (asked of the server and checked here
+        too: a server that ignores selectors cannot hand another actor's pod over)."""
+        query = {key: ",".join(f"{k}={v}" for k, v in selector.items())
+                 for key, selector in (("labelSelector", labels), ("fieldSelector", fields)) if selector}
+        session = await self._ensure()
+        async with session.get(self.server + path, params=query) as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise ApiError(response.status, text[:500])
+        items = (json.loads(text) if text else {}).get("items") or []
+        return [item for item in items if _matches(item, labels or {}, fields or {})]
 
     async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self.request("POST", path, body)

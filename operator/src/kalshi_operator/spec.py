@@ -20,7 +20,7 @@ wrong type is refused, not taken as unset (``modelId: false`` is not "the latest
 
 Each risk limit has the actor's maximum (:data:`RISK_MAXIMA`): ``maxPosition`` 1,000,000
 contracts; ``maxExposure``, ``maxLossSession`` and ``maxLossDaily`` $10,000,000 each;
-``maxOrdersPerMinute`` 60,000. The CRD says the same with ``maximum`` (the integer form) and
+``maxOrdersPerMinute`` 60,000. The CRD says the same with ``maximum`` (the number form) and
 ``pattern`` (the string form).
 """
 
