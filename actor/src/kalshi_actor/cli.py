@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     _world_options(generate)
     generate.add_argument("--duration", type=float, default=3600.0, help="simulated seconds (default: %(default)s)")
     generate.add_argument("--out", type=Path, required=True, help="session file to write")
+    generate.add_argument("--regime", action="append", default=None, metavar="NAME",
+                          help="market regime (repeatable: cycled over the markets; quiet, trending, jumpy, informed, "
+                               "wide, narrow, maker_fee, settling, base); default: the base simulator, no regimes named")
+    generate.add_argument("--no-latent", action="store_true",
+                          help="do not write the evaluation-only latent sidecar (OUT.latent.npz)")
     generate.set_defaults(func=_cmd_sim_generate)
 
     run = commands.add_parser(
@@ -177,6 +182,8 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
     train.add_argument("--timesteps", type=int, help="environment steps to train for")
     train.add_argument("--seed", type=int, help="random seed (default: 0)")
+    train.add_argument("--seeds", type=int, help="seeds to train in parallel processes (seed, seed+1, ...); the "
+                                                 "validation sessions pick one (default: the preset's)")
     train.add_argument("--n-envs", type=int, help="parallel environments (in one process)")
     train.add_argument("--threads", type=int, help="torch threads (default: 1)")
     train.add_argument("--tick-interval", type=float, help="seconds between decisions, exchange clock (0: every "
@@ -192,20 +199,33 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
 
 def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
-        "evaluate", help="evaluate a registry model against baselines on held-out sessions (table + PNG)",
-        description="Play every market of the sessions with the model and with the baselines (hold, random, a "
-                    "market maker, a momentum rule) through the training environment; print a table (net P&L after "
-                    "fees, Sharpe, max drawdown, trades, fees, action distribution; COLLAPSED when >= 90%% of the "
-                    "actions are one action) and write a PNG of the equity curves.")
+        "evaluate", help="evaluate a registry model against baselines on held-out sessions (table + JSON + PNG)",
+        description="Play the model (deterministic and stochastic) and every baseline on the SAME held-out episodes "
+                    "(one market of one session each) through the training environment. Per policy: mean and IQM "
+                    "of net P&L per episode after fees, Sharpe, time-weighted |position|, fills, fees, 10 s/60 s "
+                    "fill markouts, latent edge (simulator sessions with the latent sidecar), action shares, "
+                    "entropy, and COLLAPSED for a constant trading action. The model against each baseline: the "
+                    "mean paired difference with a bootstrap CI resampling sessions, Holm-adjusted, the "
+                    "probability of improvement and a verdict. Tunable baselines are tuned on validation sessions. "
+                    "Without --sessions: 30 simulated sessions on seeds 50001.. (validation: 40001..), generated "
+                    "once into the cache; explicit sessions are split walk-forward by time into validation and "
+                    "test unless --validation-sessions is given.")
     evaluate.add_argument("model_id", nargs="?", default=None, metavar="MODEL", help="model id (default: latest)")
     evaluate.add_argument("--sessions", nargs="*", default=[], metavar="PATH",
-                          help="held-out session files or directories (default: simulated ones, seeds 10001...)")
+                          help="held-out session files or directories (default: simulated ones, seeds 50001..)")
+    evaluate.add_argument("--validation-sessions", nargs="*", default=None, metavar="PATH",
+                          help="sessions for tuning the baselines' parameters (default: the earliest 30%% of "
+                               "--sessions, or simulated ones on seeds 40001..)")
     evaluate.add_argument("--n-sessions", type=int, default=None,
-                          help="simulated held-out sessions when none are given (default: the 30 of the default "
-                               "held-out set, seeds 50001..)")
+                          help="simulated held-out sessions when none are given (default: 30, seeds 50001..)")
     _registry_option(evaluate, cache=True)
-    evaluate.add_argument("--png", type=Path, default=None, help="equity curves (default: evaluation-MODEL.png)")
-    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON after the table")
+    evaluate.add_argument("--png", type=Path, default=None,
+                          help="the figure (default: evaluation-MODEL.png; the JSON report goes beside it)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the bootstrap, random play and baselines")
+    evaluate.add_argument("--workers", type=int, default=None,
+                          help="processes playing policies in parallel (default: up to 4, one per core)")
+    evaluate.add_argument("--no-stochastic", action="store_true", help="skip the model's stochastic play")
+    evaluate.add_argument("--json", action="store_true", help="print the JSON report after the table")
     evaluate.set_defaults(func=_cmd_evaluate)
 
 
@@ -213,7 +233,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .registry import RegistryError
     from .training.train import run_cli
 
-    overrides = {k: v for k, v in (("timesteps", args.timesteps), ("seed", args.seed), ("n_envs", args.n_envs),
+    overrides = {k: v for k, v in (("timesteps", args.timesteps), ("seed", args.seed), ("seeds", args.seeds),
+                                   ("n_envs", args.n_envs),
                                    ("threads", args.threads)) if v is not None}
     env = {k: v for k, v in (("tick_interval_s", args.tick_interval), ("inventory_penalty", args.inventory_penalty))
            if v is not None}
@@ -235,26 +256,35 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import os
+
     from .registry import RegistryError
     from .training.env import session_paths
-    from .training.evaluate import TEST, evaluate_model, write_json
+    from .training.evaluate import TEST, VALIDATION, evaluate_model, walk_forward, write_json
     from .training.train import default_cache_dir, simulated_sessions
 
     try:
         registry = _registry(args)
         record = registry.resolve(args.model_id)
-        held_out = replace(TEST, count=args.n_sessions) if args.n_sessions else TEST
-        paths = session_paths(args.sessions) if args.sessions else simulated_sessions(
-            held_out, args.cache_dir or default_cache_dir())
+        cache = args.cache_dir or default_cache_dir()
+        if args.sessions:
+            validation, test = walk_forward(session_paths(args.sessions))
+        else:
+            test = simulated_sessions(replace(TEST, count=args.n_sessions) if args.n_sessions else TEST, cache)
+            validation = simulated_sessions(VALIDATION, cache)
+        if args.validation_sessions is not None:
+            validation, test = session_paths(args.validation_sessions), session_paths(args.sessions) or test
         png = args.png or Path(f"evaluation-{record.model_id}.png")
-        report = evaluate_model(registry, record.model_id, paths, png=png)
+        workers = args.workers or max(1, min(4, len(os.sched_getaffinity(0))))
+        report = evaluate_model(registry, record.model_id, test, validation=validation, png=png, seed=args.seed,
+                                stochastic=not args.no_stochastic, workers=workers)
         saved = write_json(report, png.with_suffix(".json"))
     except (ValueError, OSError, RegistryError) as exc:
         raise CommandError(str(exc)) from None
     print(report.table)
-    print(f"report: {report.png} and {saved}")
+    print(f"report: {report.png} and {saved} ({report.meta.get('wall_s')} s)")
     if args.json:
-        print(json.dumps(report.metrics(), indent=2))
+        print(json.dumps(report.to_json(), indent=2, default=str))
     return 0
 
 
@@ -371,7 +401,11 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 def _cmd_sim_generate(args: argparse.Namespace) -> int:
     from .sim.generate import generate_session
 
-    stats = generate_session(args.out, n_markets=args.markets, seed=args.seed, duration_s=args.duration)
+    try:
+        stats = generate_session(args.out, n_markets=args.markets, seed=args.seed, duration_s=args.duration,
+                                 regimes=args.regime, latent=not args.no_latent)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     print(json.dumps(stats))
     return 0
 
